@@ -1,0 +1,68 @@
+"""The hours→ECTS ledger's arithmetic, free of I/O and exact (decimals, never floats)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_DOWN, Decimal
+from typing import Literal
+
+from microcred_shared.contracts.events import AwardedEvidence, CompetenceSnapshot
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One line of the ledger: an approval adds hours, a reversal takes them back."""
+
+    evidence_id: str
+    kind: Literal["approval", "reversal"]
+    hours: Decimal
+    title: str
+    provider: str
+    start_date: date
+    end_date: date
+
+    @property
+    def key(self) -> str:
+        """The natural key: one approval and at most one reversal per evidence."""
+        return ledger_key(self.evidence_id, self.kind)
+
+
+def ledger_key(evidence_id: str, kind: str) -> str:
+    return f"{evidence_id}:{kind}"
+
+
+def balance(entries: Iterable[LedgerEntry]) -> Decimal:
+    return sum((e.hours for e in entries), Decimal(0))
+
+
+def ects_for(hours: Decimal, competence: CompetenceSnapshot) -> Decimal:
+    """ECTS earned by ``hours``, truncated to hundredths (never rounded up)."""
+    return (hours / competence.hours_per_ects).quantize(CENT, rounding=ROUND_DOWN)
+
+
+def threshold_reached(hours: Decimal, competence: CompetenceSnapshot) -> bool:
+    # Compared in hours, so no division rounds a learner over or under the line.
+    return hours >= competence.hours_per_ects * competence.ects_required
+
+
+def counted_evidence(entries: Iterable[LedgerEntry]) -> list[AwardedEvidence]:
+    """The approvals still standing (not reversed), oldest learning first."""
+    entries = list(entries)
+    reversed_ids = {e.evidence_id for e in entries if e.kind == "reversal"}
+    standing = [e for e in entries if e.kind == "approval" and e.evidence_id not in reversed_ids]
+    standing.sort(key=lambda e: (e.start_date, e.evidence_id))
+    return [
+        AwardedEvidence(
+            evidence_id=e.evidence_id,
+            title=e.title,
+            provider=e.provider,
+            hours=e.hours,
+            start_date=e.start_date,
+            end_date=e.end_date,
+        )
+        for e in standing
+    ]

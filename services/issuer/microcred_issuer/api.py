@@ -1,0 +1,68 @@
+"""The issuer's HTTP API: DID documents and key sets, credentials, verification."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from microcred_issuer.credential import did_document, public_jwk
+from microcred_issuer.handlers import Issuer
+from microcred_shared.contracts.envelope import Identifier
+from microcred_shared.http import ProblemError
+
+
+def _issuer(request: Request) -> Issuer:
+    issuer: Issuer = request.app.state.issuer
+    return issuer
+
+
+IssuerDep = Annotated[Issuer, Depends(_issuer)]
+
+router = APIRouter()
+
+
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    credential_jwt: str = Field(min_length=1, max_length=200_000)
+
+
+@router.get("/institutions/{institution_id}/did.json", tags=["identity"])
+async def did_json(institution_id: Identifier, issuer: IssuerDep) -> JSONResponse:
+    """The institution's ``did:web`` document with its Multikey verification methods."""
+    keys = await issuer.keys.public_keys(institution_id)
+    if not keys:
+        raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown issuer", institution_id)
+    return JSONResponse(
+        did_document(issuer.did(institution_id), keys), media_type="application/did+json"
+    )
+
+
+@router.get("/institutions/{institution_id}/jwks.json", tags=["identity"])
+async def jwks(institution_id: Identifier, issuer: IssuerDep) -> dict[str, Any]:
+    """The institution's public keys as a JWK Set."""
+    did = issuer.did(institution_id)
+    return {"keys": [public_jwk(did, k) for k in await issuer.keys.public_keys(institution_id)]}
+
+
+@router.get("/credentials/{credential_id}", tags=["credentials"])
+async def show_credential(credential_id: str, issuer: IssuerDep) -> dict[str, Any]:
+    """A credential as issued: JSON-LD and VC-JWT."""
+    document = await issuer.credential(credential_id)
+    if document is None:
+        raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown credential", credential_id)
+    return {
+        "credential": document["credential"],
+        "credential_jwt": document["credential_jwt"],
+        "verification_method": document["verification_method"],
+    }
+
+
+@router.post("/credentials/verify", tags=["credentials"])
+async def verify(body: VerifyRequest, issuer: IssuerDep) -> dict[str, Any]:
+    """Verify a VC-JWT: signature, and that its issuer is the key's controller."""
+    return await issuer.verify(body.credential_jwt)

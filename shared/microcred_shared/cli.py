@@ -1,0 +1,205 @@
+"""The ``microcred`` command: run the embedded stack and the platform, and walk a demo through it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from microcred_shared.stack.config import SERVICES, StackConfig
+from microcred_shared.stack.daemon import GROUPS, components_of, pid_file, running_pid
+from microcred_shared.stack.smtp_sink import read_messages
+from microcred_shared.stack.supervisor import log_tail
+
+app = typer.Typer(
+    help="microcred: evidence of learning in, signed Open Badges 3.0 micro-credentials out.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+infra_app = typer.Typer(help="The embedded servers: Kafka, SecantusDB, SeaweedFS, SMTP sink.")
+mail_app = typer.Typer(help="Messages kept by the embedded SMTP sink.")
+app.add_typer(infra_app, name="infra")
+app.add_typer(mail_app, name="mail")
+
+START_TIMEOUT_SECONDS = 300.0
+STOP_TIMEOUT_SECONDS = 60.0
+
+
+def _config() -> StackConfig:
+    try:
+        return StackConfig()
+    except FileNotFoundError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+def start_group(cfg: StackConfig, group: str) -> bool:
+    """Start a group's supervisor in the background and wait until all of it is healthy.
+
+    Returns False when it was running already.
+    """
+    if running_pid(cfg, group) is not None:
+        return False
+    cfg.logs.mkdir(parents=True, exist_ok=True)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.run_dir / f"{group}.ready").unlink(missing_ok=True)
+    log_path = cfg.logs / f"supervisor-{group}.log"
+    with log_path.open("ab") as log_handle:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "microcred_shared.stack.daemon", group],
+            stdin=subprocess.DEVNULL,
+            stdout=log_handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "MICROCRED_STACK_PROJECT_ROOT": str(cfg.project_root)},
+        )
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not (cfg.run_dir / f"{group}.ready").exists():
+        if process.poll() is not None:
+            typer.echo(
+                f"microcred {group} failed to start; {log_path} ends with:\n{log_tail(log_path)}",
+                err=True,
+            )
+            raise typer.Exit(1)
+        if time.monotonic() > deadline:
+            process.terminate()
+            typer.echo(f"microcred {group} did not start in time; see {log_path}", err=True)
+            raise typer.Exit(1)
+        time.sleep(0.3)
+    return True
+
+
+def stop_group(cfg: StackConfig, group: str) -> bool:
+    pid = running_pid(cfg, group)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while pid_file(cfg, group).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return True
+
+
+def _health(cfg: StackConfig, group: str) -> list[tuple[str, str, bool]]:
+    async def check_all() -> list[tuple[str, str, bool]]:
+        results = []
+        for component in components_of(cfg, group):
+            try:
+                healthy = await asyncio.wait_for(component.health(), 5)
+            except Exception:  # noqa: BLE001 - unreachable means unhealthy
+                healthy = False
+            results.append((component.name, component.endpoint, healthy))
+        return results
+
+    return asyncio.run(check_all())
+
+
+def _print_table(rows: list[tuple[str, str, bool]]) -> None:
+    width = max(len(name) for name, _, _ in rows)
+    for name, endpoint, healthy in rows:
+        mark = typer.style("healthy", fg="green") if healthy else typer.style("down", fg="red")
+        typer.echo(f"  {name.ljust(width)}  {mark:<18} {endpoint}")
+
+
+@infra_app.command("up")
+def infra_up() -> None:
+    """Start the embedded servers in the background (no Docker needed) and wait for health."""
+    cfg = _config()
+    started = start_group(cfg, "infra")
+    typer.echo("infra started" if started else "infra already running")
+    _print_table(_health(cfg, "infra"))
+
+
+@infra_app.command("down")
+def infra_down() -> None:
+    """Stop the embedded servers (their data stays in the data directory)."""
+    cfg = _config()
+    stop_group(cfg, "services")
+    typer.echo("infra stopped" if stop_group(cfg, "infra") else "infra was not running")
+
+
+@infra_app.command("status")
+def infra_status() -> None:
+    """Health of each embedded server; exits 1 if any is down."""
+    cfg = _config()
+    rows = _health(cfg, "infra")
+    _print_table(rows)
+    if not all(healthy for _, _, healthy in rows):
+        raise typer.Exit(1)
+
+
+@app.command("up")
+def up(
+    detach: Annotated[bool, typer.Option(help="Start in the background and return.")] = False,
+) -> None:
+    """Run the whole platform: the embedded servers, then the five services."""
+    cfg = _config()
+    infra_started = start_group(cfg, "infra")
+    services_started = start_group(cfg, "services")
+    typer.echo("microcred is up:")
+    _print_table(_health(cfg, "infra") + _health(cfg, "services"))
+    typer.echo(f"  logs in {cfg.logs}; 'microcred demo --out demo-output' walks one learner through")
+    if detach:
+        return
+    typer.echo("Press Ctrl-C to stop.")
+    try:
+        while running_pid(cfg, "services") is not None:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        typer.echo("\nstopping...")
+    finally:
+        if services_started:
+            stop_group(cfg, "services")
+        if infra_started:
+            stop_group(cfg, "infra")
+
+
+@app.command("down")
+def down() -> None:
+    """Stop the services and the embedded servers."""
+    cfg = _config()
+    for group in reversed(GROUPS):
+        stop_group(cfg, group)
+    typer.echo("microcred stopped")
+
+
+@app.command("status")
+def status() -> None:
+    """Health of every server and service."""
+    cfg = _config()
+    rows = _health(cfg, "infra") + _health(cfg, "services")
+    _print_table(rows)
+    if not all(healthy for _, _, healthy in rows):
+        raise typer.Exit(1)
+
+
+@mail_app.command("list")
+def mail_list() -> None:
+    """Messages the SMTP sink kept, oldest first."""
+    cfg = _config()
+    for message in read_messages(cfg.maildir):
+        typer.echo(f"{message['Date']}  to {message['To']}  {message['Subject']}")
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="Where to write what the journey produced.")],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each step.")] = 60.0,
+) -> None:
+    """Walk one learner through the journey on the running platform, writing what came out."""
+    from microcred_shared.demo import DemoError, run_demo  # noqa: PLC0415
+
+    cfg = _config()
+    urls = {service: cfg.service_url(service) for service in SERVICES}
+    try:
+        asyncio.run(run_demo(urls, cfg.maildir, out, timeout, echo=typer.echo))
+    except DemoError as exc:
+        typer.echo(f"demo failed: {exc}", err=True)
+        raise typer.Exit(1) from exc

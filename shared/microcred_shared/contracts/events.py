@@ -1,0 +1,265 @@
+"""Payloads of the v1 events on microcred's topics.
+
+Each payload names the topic it travels on and its CloudEvents type; the version is part of the
+class name and the type. A change that is not backward compatible makes a ``...V2`` class, a new
+type and topic, and an upcaster from v1 (``microcred_shared.contracts.registry``).
+
+Hours and ECTS are decimals, serialised as strings, so that no consumer rounds them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from microcred_shared.contracts import topics
+from microcred_shared.contracts.envelope import EventPayload, Identifier
+
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+LongText = Annotated[str, StringConstraints(max_length=10_000)]
+Hours = Annotated[Decimal, Field(ge=0, max_digits=9, decimal_places=2)]
+PositiveHours = Annotated[Decimal, Field(gt=0, max_digits=9, decimal_places=2)]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LearnerProfile(_Part):
+    """What the credential and the email need to know of the learner."""
+
+    name: ShortText = Field(description="Full name, as it appears on the credential.")
+    email: Email = Field(description="Where the claim link is sent.")
+    locale: Locale = Field(default="en", description="Language of emails and pages.")
+
+
+class InstitutionRef(_Part):
+    """The provider, and the awarding body where it differs, with their countries."""
+
+    id: Identifier
+    name: ShortText
+    country: CountryCode = Field(description="ISO 3166-1 alpha-2 country of the provider.")
+    awarding_body_name: ShortText | None = Field(
+        default=None, description="Awarding body, when it is not the provider."
+    )
+    awarding_body_country: CountryCode | None = None
+    quality_assurance: LongText = Field(
+        default="", description="The form of quality assurance the institution applies."
+    )
+    url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+
+
+class CompetenceSnapshot(_Part):
+    """A competence of the institution's catalogue, as it stood when the evidence was filed.
+
+    The snapshot travels with the evidence so that accounting and the issuer never read the
+    catalogue, which intake owns.
+    """
+
+    id: Identifier
+    title: ShortText
+    description: LongText = ""
+    learning_outcomes: tuple[ShortText, ...] = ()
+    eqf_level: int | None = Field(default=None, ge=1, le=8)
+    nqf_level: Annotated[str, StringConstraints(max_length=32)] | None = None
+    isced_f_code: Annotated[str, StringConstraints(pattern=r"^\d{2,4}$")] | None = Field(
+        default=None, description="ISCED-F 2013 field code (2, 3 or 4 digits)."
+    )
+    hours_per_ects: PositiveHours = Field(default=Decimal(30))
+    ects_required: PositiveHours = Field(default=Decimal(3))
+    assessment_method: LongText = ""
+    form_of_participation: Annotated[str, StringConstraints(max_length=300)] = ""
+    access_requirements: LongText = ""
+    alignment_url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
+        default=None, description="ESCO skill URI or a DigComp/GreenComp reference."
+    )
+
+
+class StoredFile(_Part):
+    key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(
+        description="Object key in intake's bucket."
+    )
+    filename: ShortText
+    content_type: Annotated[str, StringConstraints(max_length=255)]
+    size: int = Field(ge=0)
+    sha256: Sha256Hex
+
+
+class EvidenceSubmittedV1(EventPayload):
+    """A learner filed a piece of evidence for a competence (published by intake)."""
+
+    event_type: ClassVar[str] = "eu.microcred.evidence.submitted.v1"
+    topic: ClassVar[str] = topics.EVIDENCE_SUBMITTED
+
+    evidence_id: Identifier
+    learner_id: Identifier
+    learner: LearnerProfile
+    institution: InstitutionRef
+    competence: CompetenceSnapshot
+    title: ShortText
+    hours: PositiveHours
+    start_date: date
+    end_date: date
+    provider: ShortText
+    kind: Literal["course", "workshop", "work_experience", "volunteering", "self_study", "other"]
+    description: LongText = ""
+    files: tuple[StoredFile, ...] = Field(min_length=1)
+    submitted_at: datetime
+
+    @model_validator(mode="after")
+    def _period_is_ordered(self) -> EvidenceSubmittedV1:
+        if self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        return self
+
+
+class EvidenceReviewedV1(EventPayload):
+    """An evaluator (or an institution's own review service) decided on a piece of evidence."""
+
+    event_type: ClassVar[str] = "eu.microcred.evidence.reviewed.v1"
+    topic: ClassVar[str] = topics.EVIDENCE_REVIEWED
+
+    decision_id: Identifier
+    evidence_id: Identifier
+    learner_id: Identifier
+    learner: LearnerProfile
+    institution: InstitutionRef
+    competence: CompetenceSnapshot
+    evidence_title: ShortText
+    evidence_provider: ShortText
+    start_date: date
+    end_date: date
+    decision: Literal["approved", "rejected", "changes_requested", "reversed"] = Field(
+        description=(
+            "approved adds approved_hours to the ledger; reversed withdraws an earlier "
+            "approval (misconduct found); rejected and changes_requested add nothing."
+        )
+    )
+    claimed_hours: PositiveHours
+    approved_hours: Hours = Field(description="Zero unless the decision is approved.")
+    reason: LongText = ""
+    evaluator_id: Identifier
+    decided_at: datetime
+
+    @model_validator(mode="after")
+    def _hours_fit_the_decision(self) -> EvidenceReviewedV1:
+        if self.decision == "approved":
+            if self.approved_hours <= 0 or self.approved_hours > self.claimed_hours:
+                raise ValueError("approved_hours must be > 0 and at most claimed_hours")
+        elif self.approved_hours != 0:
+            raise ValueError(f"approved_hours must be 0 for a {self.decision} decision")
+        return self
+
+
+class AwardedEvidence(_Part):
+    evidence_id: Identifier
+    title: ShortText
+    provider: ShortText
+    hours: Hours
+    start_date: date
+    end_date: date
+
+
+class CompetenceAwardedV1(EventPayload):
+    """A learner's approved hours for a competence reached its threshold (accounting)."""
+
+    event_type: ClassVar[str] = "eu.microcred.competence.awarded.v1"
+    topic: ClassVar[str] = topics.COMPETENCE_AWARDED
+
+    award_id: Identifier
+    learner_id: Identifier
+    learner: LearnerProfile
+    institution: InstitutionRef
+    competence: CompetenceSnapshot
+    hours: Hours
+    ects: Hours
+    evidence: tuple[AwardedEvidence, ...] = Field(min_length=1)
+    learning_started: date
+    learning_ended: date
+    awarded_at: datetime
+
+
+class AwardRevokedV1(EventPayload):
+    """An award was withdrawn (a reversal took its balance below the threshold)."""
+
+    event_type: ClassVar[str] = "eu.microcred.award.revoked.v1"
+    topic: ClassVar[str] = topics.AWARD_REVOKED
+
+    award_id: Identifier
+    learner_id: Identifier
+    reason: LongText
+    revoked_at: datetime
+
+
+class CredentialIssuedV1(EventPayload):
+    """The issuer signed a credential for an award."""
+
+    event_type: ClassVar[str] = "eu.microcred.credential.issued.v1"
+    topic: ClassVar[str] = topics.CREDENTIAL_ISSUED
+
+    credential_id: Annotated[str, StringConstraints(min_length=1, max_length=512)] = Field(
+        description="The credential's id (a URL under the issuer)."
+    )
+    award_id: Identifier
+    learner_id: Identifier
+    learner: LearnerProfile
+    institution: InstitutionRef
+    achievement_title: ShortText
+    issued_at: datetime
+    credential: dict[str, Any] = Field(description="The credential (JSON-LD), unsigned form.")
+    credential_jwt: Annotated[str, StringConstraints(min_length=1, max_length=200_000)] = Field(
+        description="The credential secured as a VC-JWT (EdDSA)."
+    )
+    verification_method: Annotated[str, StringConstraints(max_length=512)]
+
+
+class CredentialRevokedV1(EventPayload):
+    """The issuer revoked a credential (its status-list bit is set)."""
+
+    event_type: ClassVar[str] = "eu.microcred.credential.revoked.v1"
+    topic: ClassVar[str] = topics.CREDENTIAL_REVOKED
+
+    credential_id: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    award_id: Identifier
+    learner_id: Identifier
+    reason: LongText
+    revoked_at: datetime
+
+
+class NotificationSentV1(EventPayload):
+    """The learner was emailed a claim link for a credential."""
+
+    event_type: ClassVar[str] = "eu.microcred.notification.sent.v1"
+    topic: ClassVar[str] = topics.NOTIFICATION_SENT
+
+    notification_id: Identifier
+    credential_id: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    learner_id: Identifier
+    channel: Literal["email"] = "email"
+    message_id: Annotated[str, StringConstraints(min_length=1, max_length=998)]
+    sent_at: datetime
+
+
+class NotificationFailedV1(EventPayload):
+    """Emailing a claim link failed for good (or past its retry deadline)."""
+
+    event_type: ClassVar[str] = "eu.microcred.notification.failed.v1"
+    topic: ClassVar[str] = topics.NOTIFICATION_FAILED
+
+    notification_id: Identifier
+    credential_id: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    learner_id: Identifier
+    channel: Literal["email"] = "email"
+    reason: LongText
+    permanent: bool
+    failed_at: datetime

@@ -1,0 +1,268 @@
+"""One learner's journey through a running platform, over its public HTTP interfaces.
+
+``microcred demo`` runs it and writes what came out; the end-to-end tests drive the same client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import date, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from microcred_shared.stack.smtp_sink import read_messages
+
+T = TypeVar("T")
+
+CLAIM_LINK = re.compile(r"https?://\S+/claim/[A-Za-z0-9_-]{43}")
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+def minimal_pdf(text: str) -> bytes:
+    """A small, valid one-page PDF saying ``text`` (ASCII)."""
+    stream = f"BT /F1 14 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def demo_institution(institution_id: str) -> dict[str, Any]:
+    return {
+        "id": institution_id,
+        "name": "Demo University of Applied Sciences",
+        "country": "PT",
+        "awarding_body_name": "Demo Consortium for Digital Skills",
+        "awarding_body_country": "BE",
+        "quality_assurance": "Internal quality assurance following the ESG 2015, part 1.",
+        "url": "https://demo.example.org",
+        "competences": [
+            {
+                "id": "digcomp-3-1",
+                "title": "Developing digital content",
+                "description": "Create and edit digital content in different formats.",
+                "learning_outcomes": [
+                    "Create digital content in several formats",
+                    "Edit and improve content made by others",
+                ],
+                "eqf_level": 4,
+                "nqf_level": "4",
+                "isced_f_code": "0613",
+                "assessment_method": "Portfolio of evidence reviewed by an evaluator",
+                "form_of_participation": "Online or blended",
+                "access_requirements": "None",
+                "alignment_url": "https://joint-research-centre.ec.europa.eu/digcomp",
+            }
+        ],
+    }
+
+
+async def wait_for(
+    what: str, probe: Callable[[], Awaitable[T | None]], timeout: float, interval: float = 0.2
+) -> T:
+    """Poll ``probe`` until it returns a value; raise ``DemoError`` naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+class PlatformClient:
+    """The platform's HTTP interfaces, as the learner, the evaluator and a verifier use them."""
+
+    def __init__(self, urls: Mapping[str, str], http: httpx.AsyncClient) -> None:
+        self.urls = urls
+        self.http = http
+
+    async def _json(self, response: httpx.Response) -> Any:
+        if response.is_error:
+            raise DemoError(
+                f"{response.request.method} {response.request.url} -> "
+                f"{response.status_code}: {response.text[:500]}"
+            )
+        return response.json()
+
+    async def onboard(self, institution: Mapping[str, Any]) -> Any:
+        return await self._json(
+            await self.http.post(f"{self.urls['intake']}/institutions", json=institution)
+        )
+
+    async def register(self, institution_id: str, name: str, email: str) -> str:
+        learner = await self._json(
+            await self.http.post(
+                f"{self.urls['intake']}/institutions/{institution_id}/learners",
+                json={"name": name, "email": email},
+            )
+        )
+        learner_id: str = learner["id"]
+        return learner_id
+
+    async def upload(
+        self,
+        institution_id: str,
+        learner_id: str,
+        competence_id: str,
+        title: str,
+        hours: str,
+        file: tuple[str, bytes, str],
+        start: date | None = None,
+    ) -> Any:
+        start = start or date.today() - timedelta(days=30)
+        return await self._json(
+            await self.http.post(
+                f"{self.urls['intake']}/institutions/{institution_id}/evidence",
+                data={
+                    "learner_id": learner_id,
+                    "competence_id": competence_id,
+                    "title": title,
+                    "hours": hours,
+                    "start_date": start.isoformat(),
+                    "end_date": (start + timedelta(days=5)).isoformat(),
+                    "provider": "Open Learning Hub",
+                    "kind": "course",
+                    "description": "A short course with a final project.",
+                },
+                files=[("files", file)],
+            )
+        )
+
+    async def queued(self, institution_id: str, evidence_id: str) -> dict[str, Any] | None:
+        queue = await self._json(
+            await self.http.get(f"{self.urls['review']}/institutions/{institution_id}/queue")
+        )
+        return next((item for item in queue if item["evidence_id"] == evidence_id), None)
+
+    async def approve(self, institution_id: str, evidence_id: str, evaluator: str) -> Any:
+        return await self._json(
+            await self.http.post(
+                f"{self.urls['review']}/institutions/{institution_id}/queue/{evidence_id}/decision",
+                json={"decision": "approve", "evaluator_id": evaluator},
+            )
+        )
+
+    async def progress(self, institution_id: str, learner_id: str) -> Any:
+        return await self._json(
+            await self.http.get(
+                f"{self.urls['accounting']}/institutions/{institution_id}/learners/"
+                f"{learner_id}/progress"
+            )
+        )
+
+    async def verify(self, credential_jwt: str) -> Any:
+        return await self._json(
+            await self.http.post(
+                f"{self.urls['issuer']}/credentials/verify",
+                json={"credential_jwt": credential_jwt},
+            )
+        )
+
+
+def messages_to(maildir: Path, address: str) -> list[EmailMessage]:
+    return [m for m in read_messages(maildir) if address in str(m.get("To", ""))]
+
+
+def claim_link(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else ""
+    match = CLAIM_LINK.search(text)
+    if match is None:
+        raise DemoError("the email carries no claim link")
+    return match.group(0)
+
+
+async def run_demo(
+    urls: Mapping[str, str],
+    maildir: Path,
+    out: Path,
+    timeout: float,
+    echo: Callable[[str], None] = print,
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = uuid.uuid4().hex[:8]
+    institution_id = f"demo-{suffix}"
+    email = f"ada.{suffix}@learners.example.org"
+    async with httpx.AsyncClient(timeout=30) as http:
+        platform = PlatformClient(urls, http)
+        await platform.onboard(demo_institution(institution_id))
+        echo(f"1. onboarded institution {institution_id} with competence digcomp-3-1")
+        learner_id = await platform.register(institution_id, "Ada Lovelace", email)
+        echo(f"2. registered learner {learner_id} <{email}>")
+        evidence_ids = []
+        for n in range(1, 4):
+            record = await platform.upload(
+                institution_id,
+                learner_id,
+                "digcomp-3-1",
+                f"Digital content workshop, part {n}",
+                "30",
+                (f"certificate-{n}.pdf", minimal_pdf(f"Certificate {n}"), "application/pdf"),
+            )
+            evidence_ids.append(record["id"])
+        echo(f"3. uploaded 3 pieces of evidence of 30 h each: {', '.join(evidence_ids)}")
+        for evidence_id in evidence_ids:
+            await wait_for(
+                f"evidence {evidence_id} in the review queue",
+                lambda e=evidence_id: platform.queued(institution_id, e),
+                timeout,
+            )
+            await platform.approve(institution_id, evidence_id, "evaluator-demo")
+        echo("4. an evaluator approved all three (90 h = 3 ECTS)")
+
+        async def awarded() -> Any:
+            rows = await platform.progress(institution_id, learner_id)
+            return rows if any(r["awarded"] for r in rows) else None
+
+        rows = await wait_for("the award", awarded, timeout)
+        echo(f"5. accounting awarded the competence: {rows[0]['hours']} h approved")
+
+        async def mail() -> EmailMessage | None:
+            found = messages_to(maildir, email)
+            return found[0] if found else None
+
+        message = await wait_for("the claim email", mail, timeout)
+        (out / "claim-email.eml").write_bytes(message.as_bytes())
+        link = claim_link(message)
+        echo(f"6. the learner received '{message['Subject']}' with a claim link")
+        page = await http.get(link)
+        if page.status_code != 200:  # noqa: PLR2004
+            raise DemoError(f"the claim page answered {page.status_code}")
+        credential = (await http.get(f"{link}/credential.json")).json()
+        token = (await http.get(f"{link}/credential.jwt")).text
+        (out / "credential.json").write_text(json.dumps(credential, indent=2))
+        (out / "credential.jwt").write_text(token)
+        echo(f"7. claimed credential {credential['id']}")
+        result = await platform.verify(token)
+        if not result["verified"]:
+            raise DemoError(f"the credential does not verify: {result.get('error')}")
+        echo(f"8. verified: signed by {result['checks']['issuer']}")
+    echo(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")

@@ -1,0 +1,23 @@
+"""Running a service process: logging first, then uvicorn serving the app on its port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import uvicorn
+from fastapi import FastAPI
+
+from microcred_shared.logging import configure_logging
+from microcred_shared.settings import ServiceSettings
+
+
+def serve(settings: ServiceSettings, build_app: Callable[[ServiceSettings], FastAPI]) -> None:
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    uvicorn.run(
+        build_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=settings.log_level == "DEBUG",
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,110 @@
+"""HTTP conventions of every service: RFC 9457 problem details and the health endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from microcred_shared.logging import get_logger
+
+log = get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+READINESS_TIMEOUT_SECONDS = 3.0
+
+ReadinessCheck = Callable[[], Awaitable[object]]
+
+
+class ProblemError(Exception):
+    """A refusal to report to the client as problem details."""
+
+    def __init__(self, status: int, title: str, detail: str = "", **extensions: Any) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.extensions = extensions
+
+
+def problem_response(
+    status: int, title: str, detail: str = "", **extensions: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(jsonable_encoder(extensions))
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProblemError)  # noqa: S101 - registered for this type only
+        return problem_response(exc.status, exc.title, exc.detail, **exc.extensions)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101
+        errors = [
+            {
+                "location": ".".join(str(part) for part in err.get("loc", ())),
+                "message": err.get("msg", ""),
+            }
+            for err in exc.errors()
+        ]
+        return problem_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            "Invalid request",
+            "; ".join(f"{e['location']}: {e['message']}" for e in errors),
+            errors=errors,
+        )
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+        title = HTTPStatus(exc.status_code).phrase
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else ""
+        return problem_response(exc.status_code, title, detail)
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+    """``/healthz`` answers while the process runs; ``/readyz`` only when every check passes."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Liveness: the process answers.")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: broker, database and storage connections are up.",
+        responses={503: {"description": "A dependency is down."}},
+    )
+    async def readyz() -> JSONResponse:
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check(), READINESS_TIMEOUT_SECONDS)
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                results[name] = f"down: {type(exc).__name__}"
+            else:
+                results[name] = "up"
+        if all(v == "up" for v in results.values()):
+            return JSONResponse({"status": "ready", "checks": results})
+        return problem_response(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "Not ready",
+            ", ".join(f"{k} {v}" for k, v in results.items() if v != "up"),
+            checks=results,
+        )
+
+    return router

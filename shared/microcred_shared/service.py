@@ -1,0 +1,96 @@
+"""The runtime every service shares: connections, the outbox relay and the HTTP app around them.
+
+Nothing connects at import time: a service's ``bootstrap`` builds a ``Runtime`` from settings,
+and the FastAPI lifespan starts it and stops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from microcred_shared.http import ReadinessCheck, health_router, install_problem_handlers
+from microcred_shared.kafka import KafkaEventPublisher
+from microcred_shared.logging import get_logger
+from microcred_shared.mongo import Document, ping
+from microcred_shared.outbox import OutboxRelay
+from microcred_shared.s3 import ObjectStore
+from microcred_shared.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """A service's connections and background work, started and stopped as one."""
+
+    settings: ServiceSettings
+    broker: KafkaBroker
+    publisher: KafkaEventPublisher
+    mongo: AsyncMongoClient[Document]
+    database: AsyncDatabase[Document]
+    relay: OutboxRelay
+    object_store: ObjectStore | None = None
+    on_start: Sequence[Hook] = ()
+    extra_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        async def kafka() -> None:
+            if not await self.broker.ping(timeout=2.0):
+                raise ConnectionError("broker unreachable")
+
+        async def mongodb() -> None:
+            await ping(self.mongo)
+
+        checks: dict[str, ReadinessCheck] = {"kafka": kafka, "mongodb": mongodb}
+        if self.object_store is not None:
+            checks["s3"] = self.object_store.ping
+        checks.update(self.extra_checks)
+        return checks
+
+    async def start(self) -> None:
+        for hook in self.on_start:
+            await hook()
+        await self.broker.start()
+        # Whatever a previous run left unsent goes out before new work is taken.
+        await self.relay.relay_once()
+        self.relay.start()
+        log.info("service.started", kafka=self.settings.kafka_bootstrap_servers)
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await self.broker.stop()
+        await self.mongo.close()
+        log.info("service.stopped")
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.include_router(health_router(runtime.readiness_checks()))
+    for router in routers:
+        app.include_router(router)
+    return app

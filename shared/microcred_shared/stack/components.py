@@ -1,0 +1,367 @@
+"""The embedded stack's components: real Kafka, SecantusDB, SeaweedFS and an SMTP sink; then the
+five services. Each is a command line, a health check and, where needed, a preparation step."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from pymongo import AsyncMongoClient
+
+from microcred_shared.contracts import topics
+from microcred_shared.settings import DEVELOPMENT_S3_ACCESS_KEY, DEVELOPMENT_S3_SECRET_KEY
+from microcred_shared.stack.config import SERVICES, StackConfig
+from microcred_shared.stack.supervisor import Component
+
+
+class MissingToolError(RuntimeError):
+    """A tool the embedded stack needs is not installed; the message says what to install."""
+
+
+def require_tool(name: str, purpose: str, debian_package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise MissingToolError(
+            f"'{name}' is not installed; the embedded stack needs it {purpose}. "
+            f"Install it (Debian/Ubuntu: apt-get install {debian_package}) and try again."
+        )
+    return path
+
+
+def venv_tool(name: str) -> str:
+    """A console script installed beside this interpreter (secantusd-py, weed)."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise MissingToolError(
+            f"'{name}' is missing from the Python environment; run 'make install' "
+            "(the embedded extra of microcred-shared provides it)"
+        )
+    return found
+
+
+async def _run(*command: str, log: Path) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as handle:
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=handle, stderr=asyncio.subprocess.STDOUT
+        )
+        code = await process.wait()
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command[:3])}... failed with code {code}; see {log}")
+
+
+# --- Kafka ---------------------------------------------------------------------------------------
+
+KAFKA_CLUSTER_ID_FILE = "cluster.id"
+
+
+async def ensure_kafka_jars(cfg: StackConfig) -> None:
+    """Fetch the broker's jars from Maven Central once per version of the pom."""
+    marker = cfg.kafka_libs / ".pom-sha256"
+    digest = hashlib.sha256(cfg.pom.read_bytes()).hexdigest()
+    if marker.exists() and marker.read_text() == digest:
+        return
+    mvn = require_tool("mvn", "to fetch Apache Kafka's jars from Maven Central", "maven")
+    if cfg.kafka_libs.exists():
+        shutil.rmtree(cfg.kafka_libs)
+    await _run(
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(cfg.pom),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={cfg.kafka_libs}",
+        "-DincludeScope=runtime",
+        log=cfg.logs / "kafka-jars.log",
+    )
+    marker.write_text(digest)
+
+
+def kafka_properties(cfg: StackConfig) -> str:
+    log_dir = cfg.data_dir / "kafka"
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers={cfg.host}:{cfg.kafka_controller_port}",
+            f"listeners=PLAINTEXT://{cfg.host}:{cfg.kafka_port},"
+            f"CONTROLLER://{cfg.host}:{cfg.kafka_controller_port}",
+            f"advertised.listeners=PLAINTEXT://{cfg.host}:{cfg.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={log_dir}",
+            f"num.partitions={cfg.kafka_partitions}",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=3",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=false",
+            "log.retention.hours=168",
+            "log.segment.bytes=16777216",
+            "",
+        ]
+    )
+
+
+def _java_command(cfg: StackConfig, main_class: str, *args: str) -> list[str]:
+    java = require_tool("java", "to run Apache Kafka (Java 17 or newer)", "openjdk-17-jre-headless")
+    return [
+        java,
+        f"-Xms128m",
+        f"-Xmx{cfg.kafka_heap}",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
+        "-Xshare:auto",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={cfg.project_root / 'deploy' / 'kafka' / 'log4j2.yaml'}",
+        f"-Dkafka.logs.dir={cfg.logs / 'kafka'}",
+        "-cp",
+        f"{cfg.kafka_libs}/*",
+        main_class,
+        *args,
+    ]
+
+
+def kafka_component(cfg: StackConfig) -> Component:
+    config_file = cfg.data_dir / "kafka.properties"
+    log_dir = cfg.data_dir / "kafka"
+
+    async def prepare() -> None:
+        await ensure_kafka_jars(cfg)
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        config_file.write_text(kafka_properties(cfg))
+        if not (log_dir / "meta.properties").exists():
+            id_file = cfg.data_dir / KAFKA_CLUSTER_ID_FILE
+            if not id_file.exists():
+                id_file.write_text(_kafka_cluster_id())
+            await _run(
+                *_java_command(
+                    cfg,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "-t",
+                    id_file.read_text().strip(),
+                    "-c",
+                    str(config_file),
+                ),
+                log=cfg.logs / "kafka-format.log",
+            )
+
+    async def healthy() -> bool:
+        return await kafka_ready(cfg.kafka_bootstrap)
+
+    async def create_topics() -> None:
+        await ensure_topics(cfg.kafka_bootstrap, cfg.kafka_partitions)
+
+    return Component(
+        name="kafka",
+        command=_java_command(cfg, "kafka.Kafka", str(config_file)),
+        health=healthy,
+        endpoint=cfg.kafka_bootstrap,
+        log_file=cfg.logs / "kafka.out",
+        prepare=prepare,
+        after_start=create_topics,
+        startup_timeout=180.0,
+    )
+
+
+def _kafka_cluster_id() -> str:
+    # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
+    import base64  # noqa: PLC0415
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+async def kafka_ready(bootstrap: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await asyncio.wait_for(admin.start(), 5)
+        await asyncio.wait_for(admin.describe_cluster(), 5)
+    except Exception:  # noqa: BLE001 - not ready
+        return False
+    finally:
+        await admin.close()
+    return True
+
+
+async def ensure_topics(bootstrap: str, partitions: int) -> None:
+    """Create every topic and its dead-letter twin; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics.all_with_dead_letters() if t not in existing]
+        if wanted:
+            try:
+                await admin.create_topics(
+                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in wanted]
+                )
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+# --- SecantusDB (MongoDB wire protocol) -------------------------------------------------------
+
+
+def mongodb_component(cfg: StackConfig) -> Component:
+    async def healthy() -> bool:
+        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+            cfg.mongodb_uri, serverSelectionTimeoutMS=1000
+        )
+        try:
+            await client.admin.command("ping")
+        finally:
+            await client.close()
+        return True
+
+    storage = cfg.data_dir / "mongodb"
+    return Component(
+        name="mongodb",
+        command=[
+            venv_tool("secantusd-py"),
+            "--host",
+            cfg.host,
+            "--port",
+            str(cfg.mongodb_port),
+            "--storage-path",
+            str(storage),
+            "--cache-size",
+            "256M",
+            "--log-level",
+            "WARNING",
+        ],
+        health=healthy,
+        endpoint=cfg.mongodb_uri,
+        log_file=cfg.logs / "mongodb.log",
+        cwd=cfg.data_dir,
+        startup_timeout=60.0,
+    )
+
+
+# --- SeaweedFS (S3) -----------------------------------------------------------------------------
+
+
+def s3_component(cfg: StackConfig) -> Component:
+    directory = cfg.data_dir / "s3"
+    credentials = cfg.data_dir / "s3-identities.json"
+
+    async def prepare() -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        credentials.write_text(
+            '{"identities":[{"name":"microcred","credentials":[{"accessKey":"'
+            + DEVELOPMENT_S3_ACCESS_KEY
+            + '","secretKey":"'
+            + DEVELOPMENT_S3_SECRET_KEY
+            + '"}],"actions":["Admin","Read","Write","List","Tagging"]}]}'
+        )
+
+    async def healthy() -> bool:
+        async with httpx.AsyncClient(timeout=2) as client:
+            response = await client.get(f"{cfg.s3_endpoint}/healthz")
+        return response.status_code == 200  # noqa: PLR2004
+
+    return Component(
+        name="s3",
+        command=[
+            venv_tool("weed"),
+            "mini",
+            f"-dir={directory}",
+            f"-ip={cfg.host}",
+            f"-ip.bind={cfg.host}",
+            f"-s3.port={cfg.s3_port}",
+            f"-master.port={cfg.s3_master_port}",
+            f"-volume.port={cfg.s3_volume_port}",
+            f"-filer.port={cfg.s3_filer_port}",
+            f"-s3.config={credentials}",
+            "-admin.ui=false",
+            "-webdav=false",
+        ],
+        health=healthy,
+        endpoint=cfg.s3_endpoint,
+        log_file=cfg.logs / "s3.log",
+        cwd=directory,
+        prepare=prepare,
+        startup_timeout=90.0,
+    )
+
+
+# --- SMTP sink ----------------------------------------------------------------------------------
+
+
+def smtp_component(cfg: StackConfig) -> Component:
+    async def healthy() -> bool:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(cfg.host, cfg.smtp_port), 2
+        )
+        try:
+            banner = await asyncio.wait_for(reader.readline(), 2)
+        finally:
+            writer.close()
+        return banner.startswith(b"220")
+
+    return Component(
+        name="smtp",
+        command=[
+            sys.executable,
+            "-m",
+            "microcred_shared.stack.smtp_sink",
+            "--host",
+            cfg.host,
+            "--port",
+            str(cfg.smtp_port),
+            "--maildir",
+            str(cfg.maildir),
+        ],
+        health=healthy,
+        endpoint=f"smtp://{cfg.host}:{cfg.smtp_port} (messages in {cfg.maildir})",
+        log_file=cfg.logs / "smtp.log",
+        startup_timeout=30.0,
+    )
+
+
+# --- the five services --------------------------------------------------------------------------
+
+
+def service_component(cfg: StackConfig, service: str, extra_env: dict[str, str]) -> Component:
+    url = cfg.service_url(service)
+
+    async def ready() -> bool:
+        async with httpx.AsyncClient(timeout=2) as client:
+            response = await client.get(f"{url}/readyz")
+        return response.status_code == 200  # noqa: PLR2004
+
+    return Component(
+        name=service,
+        command=[sys.executable, "-m", f"microcred_{service}"],
+        health=ready,
+        endpoint=url,
+        log_file=cfg.logs / f"{service}.log",
+        env={**cfg.platform_env(), **extra_env},
+        startup_timeout=60.0,
+    )
+
+
+def infra_components(cfg: StackConfig) -> list[Component]:
+    return [kafka_component(cfg), mongodb_component(cfg), s3_component(cfg), smtp_component(cfg)]
+
+
+def service_components(cfg: StackConfig, extra_env: dict[str, str] | None = None) -> list[Component]:
+    return [service_component(cfg, s, extra_env or {}) for s in SERVICES]

@@ -1,0 +1,121 @@
+"""Where the embedded stack keeps its data and which ports it listens on.
+
+Variables ``MICROCRED_STACK_*`` override every default (``MICROCRED_STACK_KAFKA_PORT=29092``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("intake", "review", "accounting", "issuer", "notifier")
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The checkout this command runs in: the nearest folder holding ``deploy/kafka/pom.xml``."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "deploy" / "kafka" / "pom.xml").is_file():
+            return candidate
+    package_root = Path(__file__).resolve().parents[3]
+    if (package_root / "deploy" / "kafka" / "pom.xml").is_file():
+        return package_root
+    raise FileNotFoundError(
+        "cannot find the microcred checkout (deploy/kafka/pom.xml); run from inside it or set "
+        "MICROCRED_STACK_PROJECT_ROOT"
+    )
+
+
+Port = int
+
+
+class StackConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MICROCRED_STACK_", extra="ignore", frozen=True)
+
+    project_root: Path = Field(default_factory=find_project_root)
+    data_dir: Path = Path()
+    host: str = "127.0.0.1"
+
+    kafka_port: Port = 19092
+    kafka_controller_port: Port = 19093
+    kafka_partitions: int = Field(default=3, ge=1)
+    kafka_heap: str = "512m"
+    mongodb_port: Port = 27517
+    s3_port: Port = 18333
+    s3_master_port: Port = 19333
+    s3_volume_port: Port = 18080
+    s3_filer_port: Port = 18888
+    smtp_port: Port = 18025
+    intake_port: Port = 8001
+    review_port: Port = 8002
+    accounting_port: Port = 8003
+    issuer_port: Port = 8004
+    notifier_port: Port = 8005
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Self:
+        root = self.project_root.resolve()
+        data = self.data_dir if self.data_dir != Path() else root / ".data"
+        object.__setattr__(self, "project_root", root)
+        object.__setattr__(self, "data_dir", (root / data).resolve())
+        return self
+
+    @property
+    def kafka_libs(self) -> Path:
+        return self.project_root / ".cache" / "kafka" / "libs"
+
+    @property
+    def pom(self) -> Path:
+        return self.project_root / "deploy" / "kafka" / "pom.xml"
+
+    @property
+    def logs(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def maildir(self) -> Path:
+        return self.data_dir / "smtp"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def mongodb_uri(self) -> str:
+        # SecantusDB slows to a crawl under retryable writes (see the README); real MongoDB
+        # keeps PyMongo's defaults because this is a setting, not code.
+        return f"mongodb://{self.host}:{self.mongodb_port}/?retryWrites=false"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{self.host}:{self.s3_port}"
+
+    def service_port(self, service: str) -> int:
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+    def service_url(self, service: str) -> str:
+        return f"http://{self.host}:{self.service_port(service)}"
+
+    def platform_env(self) -> dict[str, str]:
+        """The variables that point every service at this stack."""
+        env = {
+            "MICROCRED_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "MICROCRED_MONGODB_URI": self.mongodb_uri,
+            "MICROCRED_S3_ENDPOINT_URL": self.s3_endpoint,
+            "MICROCRED_SMTP_HOST": self.host,
+            "MICROCRED_SMTP_PORT": str(self.smtp_port),
+        }
+        for service in SERVICES:
+            prefix = f"MICROCRED_{service.upper()}_"
+            env[prefix + "HTTP_HOST"] = self.host
+            env[prefix + "HTTP_PORT"] = str(self.service_port(service))
+            env[prefix + "PUBLIC_URL"] = self.service_url(service)
+        return env
