@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,9 +10,10 @@ from typing import Annotated
 import typer
 
 from microcred_shared.stack.config import SERVICES, StackConfig
-from microcred_shared.stack.daemon import GROUPS, components_of, pid_file, running_pid
+from microcred_shared.stack import control
+from microcred_shared.stack.daemon import GROUPS, components_of, running_pid
 from microcred_shared.stack.smtp_sink import read_messages
-from microcred_shared.stack.supervisor import log_tail
+from microcred_shared.stack.supervisor import StartupError
 
 app = typer.Typer(
     help="microcred: evidence of learning in, signed Open Badges 3.0 micro-credentials out.",
@@ -28,10 +25,6 @@ mail_app = typer.Typer(help="Messages kept by the embedded SMTP sink.")
 app.add_typer(infra_app, name="infra")
 app.add_typer(mail_app, name="mail")
 
-START_TIMEOUT_SECONDS = 300.0
-STOP_TIMEOUT_SECONDS = 60.0
-
-
 def _config() -> StackConfig:
     try:
         return StackConfig()
@@ -41,50 +34,14 @@ def _config() -> StackConfig:
 
 
 def start_group(cfg: StackConfig, group: str) -> bool:
-    """Start a group's supervisor in the background and wait until all of it is healthy.
-
-    Returns False when it was running already.
-    """
-    if running_pid(cfg, group) is not None:
-        return False
-    cfg.logs.mkdir(parents=True, exist_ok=True)
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.run_dir / f"{group}.ready").unlink(missing_ok=True)
-    log_path = cfg.logs / f"supervisor-{group}.log"
-    with log_path.open("ab") as log_handle:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "microcred_shared.stack.daemon", group],
-            stdin=subprocess.DEVNULL,
-            stdout=log_handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "MICROCRED_STACK_PROJECT_ROOT": str(cfg.project_root)},
-        )
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not (cfg.run_dir / f"{group}.ready").exists():
-        if process.poll() is not None:
-            typer.echo(
-                f"microcred {group} failed to start; {log_path} ends with:\n{log_tail(log_path)}",
-                err=True,
-            )
-            raise typer.Exit(1)
-        if time.monotonic() > deadline:
-            process.terminate()
-            typer.echo(f"microcred {group} did not start in time; see {log_path}", err=True)
-            raise typer.Exit(1)
-        time.sleep(0.3)
-    return True
+    try:
+        return control.start_group(cfg, group)
+    except StartupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
 
 
-def stop_group(cfg: StackConfig, group: str) -> bool:
-    pid = running_pid(cfg, group)
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    while pid_file(cfg, group).exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return True
+stop_group = control.stop_group
 
 
 def _health(cfg: StackConfig, group: str) -> list[tuple[str, str, bool]]:

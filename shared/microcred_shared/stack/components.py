@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import shutil
 import sys
 import uuid
@@ -354,7 +355,9 @@ def service_component(cfg: StackConfig, service: str, extra_env: dict[str, str])
         health=ready,
         endpoint=url,
         log_file=cfg.logs / f"{service}.log",
-        env={**cfg.platform_env(), **extra_env},
+        # Servers named in the environment (MICROCRED_KAFKA_BOOTSTRAP_SERVERS, ...) win over the
+        # embedded ones, so the services can run against an external Kafka, MongoDB, S3, SMTP.
+        env={**{k: v for k, v in cfg.platform_env().items() if k not in os.environ}, **extra_env},
         startup_timeout=60.0,
     )
 

@@ -104,6 +104,13 @@ class StackConfig(BaseSettings):
     def service_url(self, service: str) -> str:
         return f"http://{self.host}:{self.service_port(service)}"
 
+    def to_env(self) -> dict[str, str]:
+        """This configuration as ``MICROCRED_STACK_*`` variables, for a child process."""
+        return {
+            f"MICROCRED_STACK_{name.upper()}": str(value)
+            for name, value in self.model_dump().items()
+        }
+
     def platform_env(self) -> dict[str, str]:
         """The variables that point every service at this stack."""
         env = {

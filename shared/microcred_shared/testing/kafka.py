@@ -1,0 +1,166 @@
+"""Observing Kafka in tests: read a topic, measure a consumer group's lag, redeliver events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+DUPLICATE_HEADER = "x-microcred-test-redelivery"
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+    partition: int
+    offset: int
+
+    def json(self) -> Any:
+        return json.loads(self.value)
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[Record]], bool],
+    keep: Callable[[Record], bool] = lambda _: True,
+    timeout: float = 30.0,
+) -> list[Record]:
+    """Read ``topic`` from the beginning, keeping matching records, until ``until`` holds."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    kept: list[Record] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(kept):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: condition not met; kept {len(kept)} records")
+            batches = await consumer.getmany(timeout_ms=200)
+            for partition, messages in batches.items():
+                for m in messages:
+                    record = Record(
+                        topic=partition.topic,
+                        key=m.key,
+                        value=m.value or b"",
+                        headers={k: v for k, v in m.headers},
+                        partition=m.partition,
+                        offset=m.offset,
+                    )
+                    if keep(record):
+                        kept.append(record)
+    finally:
+        await consumer.stop()
+    return kept
+
+
+async def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> int:
+    """Records on ``topics`` that ``group_id`` has not committed yet (all of them if none)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group_id)
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or set())
+        ]
+        if not partitions:
+            await consumer.topics()
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in topics
+                for p in sorted(consumer.partitions_for_topic(topic) or set())
+            ]
+        ends = await consumer.end_offsets(partitions)
+        lag = 0
+        for tp, end in ends.items():
+            meta = committed.get(tp)
+            lag += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+class Redeliverer:
+    """Publishes every event of one tenant a second time, as a broker redelivery would.
+
+    Copies carry a header so they are not copied again; consumers then see each event twice.
+    """
+
+    def __init__(self, bootstrap: str, topics: Iterable[str], tenant: str) -> None:
+        self._bootstrap = bootstrap
+        self._topics = list(topics)
+        self._tenant = tenant
+        self.copied = 0
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self.group_id = f"test-redeliverer-{uuid.uuid4().hex[:8]}"
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap, enable_idempotence=True, acks="all"
+        )
+        self._consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=self.group_id,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await self._producer.start()
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        assert self._consumer is not None  # noqa: S101
+        assert self._producer is not None  # noqa: S101
+        async for message in self._consumer:
+            headers = dict(message.headers)
+            if DUPLICATE_HEADER in headers:
+                continue
+            try:
+                tenant = json.loads(message.value or b"{}").get("tenant")
+            except json.JSONDecodeError:
+                continue
+            if tenant != self._tenant:
+                continue
+            await self._producer.send_and_wait(
+                message.topic,
+                message.value,
+                key=message.key,
+                headers=[*message.headers, (DUPLICATE_HEADER, b"1")],
+            )
+            self.copied += 1
+            await self._consumer.commit()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()

@@ -1,0 +1,93 @@
+"""Shared steps of the end-to-end tests: drive the platform and count what it produced."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pymongo import AsyncMongoClient
+
+from microcred_shared.contracts import topics
+from microcred_shared.demo import PlatformClient, demo_institution, minimal_pdf, wait_for
+from microcred_shared.testing.kafka import group_lag
+from microcred_shared.testing.plugin import Platform
+
+#: Each service's consumer group and the topics it consumes.
+CONSUMERS = {
+    "microcred-intake": [topics.EVIDENCE_REVIEWED],
+    "microcred-review": [topics.EVIDENCE_SUBMITTED],
+    "microcred-accounting": [topics.EVIDENCE_REVIEWED],
+    "microcred-issuer": [topics.COMPETENCE_AWARDED],
+    "microcred-notifier": [topics.CREDENTIAL_ISSUED],
+}
+COMPETENCE = "digcomp-3-1"
+
+
+@dataclass
+class Journey:
+    institution_id: str
+    learner_id: str
+    email: str
+    evidence_ids: list[str]
+
+
+async def onboard_and_register(client: PlatformClient) -> tuple[str, str, str]:
+    institution_id = f"inst-{uuid.uuid4().hex[:10]}"
+    email = f"learner.{uuid.uuid4().hex[:8]}@example.org"
+    await client.onboard(demo_institution(institution_id))
+    learner_id = await client.register(institution_id, "Grace Hopper", email)
+    return institution_id, learner_id, email
+
+
+async def upload_and_approve(
+    client: PlatformClient, institution_id: str, learner_id: str, email: str
+) -> Journey:
+    """Three uploads of 30 h for one competence, then an evaluator approves each."""
+    evidence_ids = []
+    for n in range(3):
+        record = await client.upload(
+            institution_id,
+            learner_id,
+            COMPETENCE,
+            f"Workshop {n + 1}",
+            "30",
+            (f"proof-{n}.pdf", minimal_pdf(f"proof {n}"), "application/pdf"),
+        )
+        evidence_ids.append(record["id"])
+    for evidence_id in evidence_ids:
+        await wait_for(
+            f"{evidence_id} queued",
+            lambda e=evidence_id: client.queued(institution_id, e),
+            timeout=60,
+        )
+        await client.approve(institution_id, evidence_id, "evaluator-1")
+    return Journey(institution_id, learner_id, email, evidence_ids)
+
+
+async def consumers_caught_up(platform: Platform) -> bool:
+    for group, group_topics in CONSUMERS.items():
+        if await group_lag(platform.servers.kafka_bootstrap, group, group_topics) != 0:
+            return False
+    return True
+
+
+async def counts(
+    platform: Platform, mongo: AsyncMongoClient[dict[str, Any]], journey: Journey
+) -> dict[str, int]:
+    def db(service: str) -> Any:
+        return mongo[platform.database_name(service)]
+
+    tenant = {"institution_id": journey.institution_id}
+    return {
+        "evidence": await db("intake")["evidence"].count_documents(tenant),
+        "queued": await db("review")["queue"].count_documents(tenant),
+        "ledger": await db("accounting")["ledger"].count_documents(tenant),
+        "awards": await db("accounting")["awards"].count_documents(tenant),
+        "credentials": await db("issuer")["credentials"].count_documents(tenant),
+        "claims": await db("notifier")["claims"].count_documents(tenant),
+        "emails": sum(
+            journey.email in str(m.get("To", "")) for m in platform.servers.mail.messages()
+        ),
+    }
