@@ -95,7 +95,8 @@ def kafka_properties(cfg: StackConfig) -> str:
         [
             "process.roles=broker,controller",
             "node.id=1",
-            f"controller.quorum.bootstrap.servers={cfg.host}:{cfg.kafka_controller_port}",
+            # A fixed voter set: the dynamic-quorum alternative logs spurious errors at start.
+            f"controller.quorum.voters=1@{cfg.host}:{cfg.kafka_controller_port}",
             f"listeners=PLAINTEXT://{cfg.host}:{cfg.kafka_port},"
             f"CONTROLLER://{cfg.host}:{cfg.kafka_controller_port}",
             f"advertised.listeners=PLAINTEXT://{cfg.host}:{cfg.kafka_port}",
@@ -111,6 +112,9 @@ def kafka_properties(cfg: StackConfig) -> str:
             "share.coordinator.state.topic.replication.factor=1",
             "share.coordinator.state.topic.min.isr=1",
             "group.initial.rebalance.delay.ms=0",
+            # After a crash, the restarted broker need not wait long for its old session to end.
+            "broker.heartbeat.interval.ms=500",
+            "broker.session.timeout.ms=2000",
             "auto.create.topics.enable=false",
             "log.retention.hours=168",
             "log.segment.bytes=16777216",
@@ -155,7 +159,6 @@ def kafka_component(cfg: StackConfig) -> Component:
                     cfg,
                     "kafka.tools.StorageTool",
                     "format",
-                    "--standalone",
                     "-t",
                     id_file.read_text().strip(),
                     "-c",

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import tempfile
@@ -94,6 +95,15 @@ class Servers:
         }
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -101,22 +111,37 @@ def free_port() -> int:
         return port
 
 
+def free_port_with_grpc_twin(taken: set[int]) -> int:
+    """A free port whose +10000 twin is free too: SeaweedFS serves gRPC there."""
+    for _ in range(1000):
+        port = random.randint(20000, 45000)  # noqa: S311 - not for security
+        if taken.isdisjoint({port, port + 10000}) and port_is_free(port) and port_is_free(
+            port + 10000
+        ):
+            return port
+    raise RuntimeError("no free port pair for SeaweedFS")
+
+
 def free_ports_config(data_dir: Path) -> StackConfig:
-    names = [
+    seaweed = ["s3_port", "s3_master_port", "s3_volume_port", "s3_filer_port"]
+    others = [
         "kafka_port",
         "kafka_controller_port",
         "mongodb_port",
-        "s3_port",
-        "s3_master_port",
-        "s3_volume_port",
-        "s3_filer_port",
         "smtp_port",
         *(f"{s}_port" for s in SERVICES),
     ]
+    taken: set[int] = set()
     ports: dict[str, int] = {}
-    while len(set(ports.values())) < len(names):
-        ports = {name: free_port() for name in names}
-    # SeaweedFS also opens gRPC ports at +10000 of each HTTP port.
+    for name in seaweed:
+        ports[name] = free_port_with_grpc_twin(taken)
+        taken |= {ports[name], ports[name] + 10000}
+    for name in others:
+        port = free_port()
+        while port in taken:
+            port = free_port()
+        ports[name] = port
+        taken.add(port)
     return StackConfig(data_dir=data_dir, **ports)  # type: ignore[arg-type]
 
 

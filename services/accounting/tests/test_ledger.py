@@ -1,0 +1,141 @@
+"""Posting decisions and awarding, on a real MongoDB-protocol server: exactly once, whatever
+arrives twice or at the same moment."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from microcred_accounting.handlers import Accounting
+from microcred_shared.contracts import Envelope, topics
+from microcred_shared.contracts.events import (
+    CompetenceSnapshot,
+    EvidenceReviewedV1,
+    InstitutionRef,
+    LearnerProfile,
+)
+from microcred_shared.outbox import OutboxRelay
+from microcred_shared.testing.fakes import RecordingPublisher
+
+pytestmark = pytest.mark.integration
+
+TENANT = "inst-a"
+
+
+def reviewed(
+    evidence: str, hours: str = "30", decision: str = "approved", learner: str = "l-1"
+) -> Envelope[EvidenceReviewedV1]:
+    approved = Decimal(hours) if decision == "approved" else Decimal(0)
+    return Envelope.wrap(
+        EvidenceReviewedV1(
+            decision_id=f"d-{evidence}-{decision}",
+            evidence_id=evidence,
+            learner_id=learner,
+            learner=LearnerProfile(name="Ada", email="ada@example.org"),
+            institution=InstitutionRef(id=TENANT, name="A", country="PT"),
+            competence=CompetenceSnapshot(id="c-1", title="Competence"),
+            evidence_title=f"Course {evidence}",
+            evidence_provider="Provider",
+            start_date=date(2026, 1, 1),
+            end_date=date(2026, 1, 31),
+            decision=decision,  # type: ignore[arg-type]
+            claimed_hours=Decimal(hours),
+            approved_hours=approved,
+            evaluator_id="ev-1",
+            decided_at=datetime.now(UTC),
+        ),
+        source="/tests",
+        subject=evidence,
+        tenant=TENANT,
+    )
+
+
+@pytest.fixture
+async def accounting(database: AsyncDatabase[Any]) -> Accounting:
+    service = Accounting(database, RecordingPublisher())
+    await service.ensure_indexes()
+    return service
+
+
+def awards(accounting: Accounting) -> list[dict[str, Any]]:
+    publisher = accounting.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    return publisher.events(topics.COMPETENCE_AWARDED)
+
+
+async def test_three_approvals_of_30_hours_award_once(accounting: Accounting) -> None:
+    for evidence in ("e1", "e2"):
+        await accounting.on_evidence_reviewed(reviewed(evidence))
+    assert awards(accounting) == []
+    await accounting.on_evidence_reviewed(reviewed("e3"))
+
+    [award] = awards(accounting)
+    assert award["data"]["hours"] == "90"
+    assert award["data"]["ects"] == "3.00"
+    assert sorted(e["evidence_id"] for e in award["data"]["evidence"]) == ["e1", "e2", "e3"]
+    assert await accounting.awards.count_documents({}) == 1
+
+
+async def test_redelivered_decisions_count_once(accounting: Accounting) -> None:
+    events = [reviewed(e) for e in ("e1", "e2", "e3")]
+    for event in events + events + list(reversed(events)):
+        await accounting.on_evidence_reviewed(event)
+
+    assert await accounting.ledger.count_documents({}) == 3
+    assert len(awards(accounting)) == 1
+    assert (await accounting.progress(TENANT, "l-1")) == [
+        {"competence_id": "c-1", "hours": "90", "awarded": True}
+    ]
+
+
+async def test_concurrent_consumers_crossing_the_threshold_award_once(
+    database: AsyncDatabase[Any],
+) -> None:
+    publisher = RecordingPublisher()
+    first, second = Accounting(database, publisher), Accounting(database, publisher)
+    await first.ensure_indexes()
+    await first.on_evidence_reviewed(reviewed("e1"))
+    await first.on_evidence_reviewed(reviewed("e2"))
+
+    await asyncio.gather(
+        first.on_evidence_reviewed(reviewed("e3")),
+        second.on_evidence_reviewed(reviewed("e4")),
+        second.on_evidence_reviewed(reviewed("e3")),
+    )
+
+    assert await database["awards"].count_documents({}) == 1
+    assert len(publisher.events(topics.COMPETENCE_AWARDED)) == 1
+
+
+async def test_rejections_add_nothing_and_reversals_take_back(accounting: Accounting) -> None:
+    await accounting.on_evidence_reviewed(reviewed("e1"))
+    await accounting.on_evidence_reviewed(reviewed("e2", decision="rejected"))
+    await accounting.on_evidence_reviewed(reviewed("e1", decision="reversed"))
+    await accounting.on_evidence_reviewed(reviewed("e1", decision="reversed"))
+
+    assert await accounting.progress(TENANT, "l-1") == [
+        {"competence_id": "c-1", "hours": "0", "awarded": False}
+    ]
+
+
+async def test_an_unpublished_award_is_published_by_the_relay(
+    database: AsyncDatabase[Any],
+) -> None:
+    publisher = RecordingPublisher(failing=True)
+    accounting = Accounting(database, publisher)
+    await accounting.ensure_indexes()
+    for evidence in ("e1", "e2"):
+        await accounting.on_evidence_reviewed(reviewed(evidence))
+    with pytest.raises(ConnectionError):
+        await accounting.on_evidence_reviewed(reviewed("e3"))
+    assert publisher.published == []
+
+    publisher.failing = False
+    assert await OutboxRelay([accounting.awards], publisher, 1.0).relay_once() == 1
+    assert len(publisher.events(topics.COMPETENCE_AWARDED)) == 1
+    assert await OutboxRelay([accounting.awards], publisher, 1.0).relay_once() == 0

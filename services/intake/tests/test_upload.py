@@ -1,0 +1,185 @@
+"""Evidence upload on real Kafka, SecantusDB and S3: what is stored, and what a refusal stores."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+
+from microcred_intake.bootstrap import build_app
+from microcred_intake.settings import IntakeSettings
+from microcred_shared.contracts import topics
+from microcred_shared.demo import demo_institution, minimal_pdf
+from microcred_shared.s3 import ObjectStore, make_s3_client
+from microcred_shared.testing.apps import running, service_env
+from microcred_shared.testing.kafka import read_topic
+from microcred_shared.testing.servers import Servers
+
+pytestmark = pytest.mark.integration
+
+PDF = minimal_pdf("evidence")
+
+
+@dataclass
+class Intake:
+    http: httpx.AsyncClient
+    settings: IntakeSettings
+    objects: ObjectStore
+    institution_id: str
+    learner_id: str
+
+
+@pytest.fixture
+async def intake(servers: Servers, topics_ready: None) -> AsyncIterator[Intake]:
+    settings = IntakeSettings(
+        **service_env(servers, "intake"),  # type: ignore[arg-type]
+        s3_endpoint_url=servers.s3_endpoint,
+        s3_access_key=servers.s3_access_key,
+        s3_secret_key=servers.s3_secret_key,
+        s3_bucket=f"test-intake-{uuid.uuid4().hex[:10]}",
+        max_file_bytes=64 * 1024,
+    )
+    async with running(build_app(settings)) as http:
+        institution_id = f"inst-{uuid.uuid4().hex[:10]}"
+        (await http.post("/institutions", json=demo_institution(institution_id))).raise_for_status()
+        learner = (
+            await http.post(
+                f"/institutions/{institution_id}/learners",
+                json={"name": "Ada", "email": "ada@example.org"},
+            )
+        ).raise_for_status()
+        yield Intake(
+            http,
+            settings,
+            ObjectStore(make_s3_client(settings), settings.s3_bucket),
+            institution_id,
+            learner.json()["id"],
+        )
+    client: AsyncMongoClient[Any] = AsyncMongoClient(servers.mongodb_uri)
+    await client.drop_database(settings.mongodb_database)
+    await client.close()
+
+
+def form(intake: Intake, **changes: str) -> dict[str, str]:
+    fields = {
+        "learner_id": intake.learner_id,
+        "competence_id": "digcomp-3-1",
+        "title": "Course on video editing",
+        "hours": "30",
+        "start_date": "2026-01-10",
+        "end_date": "2026-02-10",
+        "provider": "Open Learning Hub",
+        "kind": "course",
+    }
+    fields.update(changes)
+    return {k: v for k, v in fields.items() if v != "<absent>"}
+
+
+async def upload(intake: Intake, data: dict[str, str], files: Any = "default") -> httpx.Response:
+    if files == "default":
+        files = [("files", ("certificate.pdf", PDF, "application/pdf"))]
+    return await intake.http.post(
+        f"/institutions/{intake.institution_id}/evidence", data=data, files=files or None
+    )
+
+
+async def evidence_events(servers: Servers, intake: Intake, until_id: str) -> list[Any]:
+    """Every evidence-submitted event of this test's institution, up to ``until_id``'s."""
+    records = await read_topic(
+        servers.kafka_bootstrap,
+        topics.EVIDENCE_SUBMITTED,
+        keep=lambda r: r.json()["tenant"] == intake.institution_id,
+        until=lambda kept: any(r.json()["data"]["evidence_id"] == until_id for r in kept),
+    )
+    return [r.json() for r in records]
+
+
+async def test_upload_stores_file_record_and_event(intake: Intake, servers: Servers) -> None:
+    response = await upload(intake, form(intake, hours="12.5"))
+
+    assert response.status_code == 201, response.text
+    record = response.json()
+    assert record["status"] == "submitted"
+    [stored] = record["files"]
+    assert stored["sha256"] == hashlib.sha256(PDF).hexdigest()
+    assert stored["size"] == len(PDF)
+    assert stored["content_type"] == "application/pdf"
+    head = await intake.objects.head(stored["key"])
+    assert head is not None
+    assert head["ContentLength"] == len(PDF)
+    assert head["Metadata"]["sha256"] == stored["sha256"]
+
+    [event] = await evidence_events(servers, intake, record["id"])
+    assert event["type"] == "eu.microcred.evidence.submitted.v1"
+    assert event["tenant"] == intake.institution_id
+    assert event["data"]["hours"] == "12.5"
+    assert event["data"]["competence"]["hours_per_ects"] == "30"
+    assert event["data"]["files"][0]["sha256"] == stored["sha256"]
+
+    shown = await intake.http.get(f"/institutions/{intake.institution_id}/evidence/{record['id']}")
+    assert shown.json()["title"] == "Course on video editing"
+
+
+BAD_UPLOADS = {
+    "no file": ({}, []),
+    "zero hours": ({"hours": "0"}, "default"),
+    "negative hours": ({"hours": "-30"}, "default"),
+    "hours not a number": ({"hours": "thirty"}, "default"),
+    "unknown competence": ({"competence_id": "no-such-competence"}, "default"),
+    "unknown learner": ({"learner_id": "someone-else"}, "default"),
+    "missing title": ({"title": "<absent>"}, "default"),
+    "end before start": ({"end_date": "2025-01-01"}, "default"),
+    "text behind a pdf name": ({}, [("files", ("cv.pdf", b"just text", "application/pdf"))]),
+    "empty file": ({}, [("files", ("empty.pdf", b"", "application/pdf"))]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_UPLOADS)
+async def test_bad_upload_is_refused_and_stores_nothing(
+    case: str, intake: Intake, servers: Servers
+) -> None:
+    changes, files = BAD_UPLOADS[case]
+
+    response = await upload(intake, form(intake, **changes), files)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422
+    assert problem["title"]
+    assert await intake.objects.keys() == []
+    client: AsyncMongoClient[Any] = AsyncMongoClient(servers.mongodb_uri)
+    try:
+        evidence = client[intake.settings.mongodb_database]["evidence"]
+        assert await evidence.count_documents({}) == 0
+    finally:
+        await client.close()
+    # No event either: a good upload afterwards is the first and only event of the institution
+    # (same learner, so same partition, so a refused upload's event would come before it).
+    good = (await upload(intake, form(intake))).json()
+    events = await evidence_events(servers, intake, good["id"])
+    assert [e["data"]["evidence_id"] for e in events] == [good["id"]]
+
+
+async def test_too_large_file_is_refused_with_413(servers: Servers, intake: Intake) -> None:
+    limit = intake.settings.max_file_bytes
+    big = PDF + b"0" * (limit - len(PDF) + 1)
+    response = await upload(intake, form(intake), [("files", ("big.pdf", big, "application/pdf"))])
+    assert response.status_code == 413
+    assert await intake.objects.keys() == []
+
+
+async def test_upload_to_unknown_institution_is_404(intake: Intake) -> None:
+    response = await intake.http.post(
+        "/institutions/nowhere/evidence",
+        data=form(intake),
+        files=[("files", ("c.pdf", PDF, "application/pdf"))],
+    )
+    assert response.status_code == 404
+    assert response.json()["title"] == "Unknown institution"

@@ -1,0 +1,193 @@
+"""The credential's contents, its VC-JWT, keys at rest and issuing exactly once."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from pymongo.asynchronous.database import AsyncDatabase
+
+from microcred_issuer.credential import (
+    VerificationError,
+    build_credential,
+    did_document,
+    institution_did,
+    sign_jwt,
+    verify_jwt,
+)
+from microcred_issuer.handlers import Issuer, credential_id_for
+from microcred_issuer.keys import (
+    KeyStore,
+    MasterKeyCipher,
+    SigningKey,
+    public_key_from_multibase,
+)
+from microcred_issuer.settings import IssuerSettings
+from microcred_shared.contracts import Envelope, topics
+from microcred_shared.contracts.events import (
+    AwardedEvidence,
+    CompetenceAwardedV1,
+    CompetenceSnapshot,
+    InstitutionRef,
+    LearnerProfile,
+)
+from microcred_shared.testing.fakes import RecordingPublisher
+
+MASTER = b"k" * 32
+TENANT = "inst-a"
+
+
+def award() -> CompetenceAwardedV1:
+    return CompetenceAwardedV1(
+        award_id="award-1",
+        learner_id="l-1",
+        learner=LearnerProfile(name="Ada Lovelace", email="Ada@Example.org"),
+        institution=InstitutionRef(
+            id=TENANT,
+            name="Instituto A",
+            country="PT",
+            awarding_body_name="Consortium B",
+            awarding_body_country="BE",
+            quality_assurance="ESG 2015 internal QA",
+        ),
+        competence=CompetenceSnapshot(
+            id="c-1",
+            title="Developing digital content",
+            description="Create content.",
+            learning_outcomes=("Create content", "Edit content"),
+            eqf_level=4,
+            nqf_level="4",
+            isced_f_code="0613",
+            assessment_method="Portfolio review",
+            form_of_participation="Online",
+            access_requirements="None",
+        ),
+        hours=Decimal(90),
+        ects=Decimal(3),
+        evidence=(
+            AwardedEvidence(
+                evidence_id="e-1",
+                title="Course",
+                provider="Hub",
+                hours=Decimal(90),
+                start_date=date(2026, 1, 1),
+                end_date=date(2026, 3, 1),
+            ),
+        ),
+        learning_started=date(2026, 1, 1),
+        learning_ended=date(2026, 3, 1),
+        awarded_at=datetime(2026, 3, 2, tzinfo=UTC),
+    )
+
+
+def signing_key() -> SigningKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+        Ed25519PrivateKey,
+    )
+
+    return SigningKey(TENANT, "key-1", Ed25519PrivateKey.generate())
+
+
+@pytest.mark.unit
+def test_credential_carries_the_eu_constitutive_elements() -> None:
+    did = institution_did("https://issuer.example.org", TENANT)
+    credential = build_credential(award(), "urn:uuid:1", did, datetime(2026, 3, 2, tzinfo=UTC))
+    text = json.dumps(credential)
+
+    assert credential["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
+    assert credential["@context"][0] == "https://www.w3.org/ns/credentials/v2"
+    assert credential["issuer"]["id"] == did == "did:web:issuer.example.org:institutions:inst-a"
+    assert credential["issuer"]["address"]["addressCountryCode"] == "PT"
+    assert credential["issuer"]["parentOrg"]["address"]["addressCountryCode"] == "BE"
+    assert credential["validFrom"] == "2026-03-02T00:00:00Z"
+    subject = credential["credentialSubject"]
+    assert "Ada Lovelace" in text
+    assert "ada@example.org" not in text.lower()  # the e-mail is only there hashed
+    achievement = subject["achievement"]
+    assert [r["name"] for r in achievement["resultDescription"]] == [
+        "Create content",
+        "Edit content",
+    ]
+    assert subject["creditsEarned"] == 3.0
+    assert achievement["fieldOfStudy"] == "ISCED-F 0613"
+    assert {a["targetCode"] for a in achievement["alignment"]} == {"4"}
+    for element in ("Portfolio review", "ESG 2015", "Online", "Access requirements"):
+        assert element in achievement["criteria"]["narrative"]
+    assert credential["evidence"][0]["name"] == "Course"
+
+
+@pytest.mark.unit
+def test_vc_jwt_verifies_and_tampering_does_not() -> None:
+    key = signing_key()
+    credential = {"id": "urn:uuid:1", "issuer": {"id": "did:web:x"}}
+    token = sign_jwt(credential, key, "did:web:x#key-1")
+    public = public_key_from_multibase(key.public_multibase)
+    assert verify_jwt(token, public) == credential
+
+    head, payload, signature = token.split(".")
+    forged = base64.urlsafe_b64encode(b'{"id":"urn:uuid:2"}').decode().rstrip("=")
+    with pytest.raises(VerificationError):
+        verify_jwt(f"{head}.{forged}.{signature}", public)
+    with pytest.raises(VerificationError):
+        verify_jwt(token, public_key_from_multibase(signing_key().public_multibase))
+
+
+@pytest.mark.unit
+def test_did_document_names_the_multikey() -> None:
+    key = signing_key()
+    document = did_document("did:web:x", [key])
+    [method] = document["verificationMethod"]
+    assert method["type"] == "Multikey"
+    assert method["publicKeyMultibase"].startswith("z6Mk")  # Ed25519 in base58btc
+    assert document["assertionMethod"] == ["did:web:x#key-1"]
+
+
+@pytest.mark.unit
+def test_production_refuses_the_development_master_key() -> None:
+    with pytest.raises(ValueError, match="development key"):
+        IssuerSettings(environment="production")
+    with pytest.raises(ValueError, match="32 bytes"):
+        IssuerSettings(master_key="c2hvcnQ=")  # type: ignore[arg-type]
+
+
+@pytest.mark.integration
+async def test_private_keys_are_sealed_at_rest(database: AsyncDatabase[Any]) -> None:
+    keys = KeyStore(database["keys"], MasterKeyCipher(MASTER))
+    key = await keys.active_key(TENANT)
+    assert (await keys.active_key(TENANT)).public_multibase == key.public_multibase
+
+    from cryptography.hazmat.primitives.serialization import (  # noqa: PLC0415
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    raw = key.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    stored = await database["keys"].find_one({"_id": TENANT})
+    assert stored is not None
+    assert raw not in bytes(stored["sealed_private_key"])
+    with pytest.raises(InvalidTag):
+        await KeyStore(database["keys"], MasterKeyCipher(b"x" * 32)).active_key(TENANT)
+
+
+@pytest.mark.integration
+async def test_one_credential_per_award_under_redelivery(database: AsyncDatabase[Any]) -> None:
+    publisher = RecordingPublisher()
+    issuer = Issuer(database, publisher, MasterKeyCipher(MASTER), "https://issuer.example.org")
+    await issuer.ensure_indexes()
+    event = Envelope.wrap(award(), source="/tests", subject="award-1", tenant=TENANT)
+
+    for _ in range(3):
+        await issuer.on_competence_awarded(event)
+
+    assert await issuer.credentials.count_documents({}) == 1
+    [issued] = publisher.events(topics.CREDENTIAL_ISSUED)
+    assert issued["data"]["credential_id"] == credential_id_for("award-1")
+    verdict = await issuer.verify(issued["data"]["credential_jwt"])
+    assert verdict["verified"] is True
+    assert verdict["checks"]["issuer"] == issuer.did(TENANT)

@@ -1,0 +1,33 @@
+"""In-memory stand-ins for the ports, for tests of handler logic."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from microcred_shared.contracts.envelope import Envelope
+
+
+@dataclass
+class RecordingPublisher:
+    """Keeps what would have been published; ``events`` dedupes by id as consumers do."""
+
+    published: list[tuple[str, bytes, dict[str, Any]]] = field(default_factory=list)
+    failing: bool = False
+
+    async def publish(self, envelope: Envelope[Any]) -> None:
+        await self.publish_raw(envelope.topic, envelope.key(), envelope.to_bytes(), envelope.id)
+
+    async def publish_raw(self, topic: str, key: bytes, value: bytes, event_id: str) -> None:
+        if self.failing:
+            raise ConnectionError("broker unavailable")
+        self.published.append((topic, key, json.loads(value)))
+
+    def events(self, topic: str) -> list[dict[str, Any]]:
+        """Distinct events on ``topic`` (by id), in first-published order."""
+        seen: dict[str, dict[str, Any]] = {}
+        for published_topic, _, document in self.published:
+            if published_topic == topic:
+                seen.setdefault(document["id"], document)
+        return list(seen.values())

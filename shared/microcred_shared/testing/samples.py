@@ -1,0 +1,46 @@
+"""Sample events for tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from microcred_shared.contracts import Envelope
+from microcred_shared.contracts.events import (
+    CompetenceSnapshot,
+    EvidenceSubmittedV1,
+    InstitutionRef,
+    LearnerProfile,
+    StoredFile,
+)
+
+
+def submitted(tenant: str = "inst-a", learner: str = "learner-1") -> Envelope[EvidenceSubmittedV1]:
+    return Envelope.wrap(
+        EvidenceSubmittedV1(
+            evidence_id="ev-1",
+            learner_id=learner,
+            learner=LearnerProfile(name="Ada", email="ada@example.org"),
+            institution=InstitutionRef(id=tenant, name="Inst A", country="PT"),
+            competence=CompetenceSnapshot(id="c-1", title="Competence"),
+            title="Course",
+            hours=Decimal(30),
+            start_date=date(2026, 1, 1),
+            end_date=date(2026, 1, 31),
+            provider="Provider",
+            kind="course",
+            files=(
+                StoredFile(
+                    key="k",
+                    filename="f.pdf",
+                    content_type="application/pdf",
+                    size=1,
+                    sha256="0" * 64,
+                ),
+            ),
+            submitted_at=datetime(2026, 2, 1, tzinfo=UTC),
+        ),
+        source="/tests",
+        subject="ev-1",
+        tenant=tenant,
+    )
