@@ -1,4 +1,4 @@
-"""The ``microcred`` command: run the embedded stack and the platform, and walk a demo through it."""
+"""The ``microcred`` command: run the embedded stack and the platform; walk a demo through it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from microcred_shared.stack.config import SERVICES, StackConfig
 from microcred_shared.stack import control
+from microcred_shared.stack.components import MissingToolError
+from microcred_shared.stack.config import SERVICES, StackConfig
 from microcred_shared.stack.daemon import GROUPS, components_of, running_pid
 from microcred_shared.stack.smtp_sink import read_messages
 from microcred_shared.stack.supervisor import StartupError
@@ -25,6 +26,7 @@ mail_app = typer.Typer(help="Messages kept by the embedded SMTP sink.")
 app.add_typer(infra_app, name="infra")
 app.add_typer(mail_app, name="mail")
 
+
 def _config() -> StackConfig:
     try:
         return StackConfig()
@@ -36,6 +38,9 @@ def _config() -> StackConfig:
 def start_group(cfg: StackConfig, group: str) -> bool:
     try:
         return control.start_group(cfg, group)
+    except MissingToolError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
     except StartupError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
@@ -74,6 +79,20 @@ def infra_up() -> None:
     _print_table(_health(cfg, "infra"))
 
 
+@infra_app.command("fetch")
+def infra_fetch() -> None:
+    """Fetch Apache Kafka's jars from Maven Central (once per version of deploy/kafka/pom.xml)."""
+    from microcred_shared.stack.components import ensure_kafka_jars  # noqa: PLC0415
+
+    cfg = _config()
+    try:
+        asyncio.run(ensure_kafka_jars(cfg))
+    except MissingToolError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"Kafka jars in {cfg.kafka_libs}")
+
+
 @infra_app.command("down")
 def infra_down() -> None:
     """Stop the embedded servers (their data stays in the data directory)."""
@@ -102,7 +121,9 @@ def up(
     services_started = start_group(cfg, "services")
     typer.echo("microcred is up:")
     _print_table(_health(cfg, "infra") + _health(cfg, "services"))
-    typer.echo(f"  logs in {cfg.logs}; 'microcred demo --out demo-output' walks one learner through")
+    typer.echo(
+        f"  logs in {cfg.logs}; 'microcred demo --out demo-output' walks one learner through"
+    )
     if detach:
         return
     typer.echo("Press Ctrl-C to stop.")

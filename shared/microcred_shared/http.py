@@ -34,9 +34,7 @@ class ProblemError(Exception):
         self.extensions = extensions
 
 
-def problem_response(
-    status: int, title: str, detail: str = "", **extensions: Any
-) -> JSONResponse:
+def problem_response(status: int, title: str, detail: str = "", **extensions: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail

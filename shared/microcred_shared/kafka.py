@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaPublisher
+from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.publisher.usecase import DefaultPublisher
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from microcred_shared.contracts import EventPayload, InvalidEventError, parse_event
-from microcred_shared.contracts.envelope import Envelope
+from microcred_shared.contracts.envelope import Envelope, envelope_type
 from microcred_shared.contracts.topics import dead_letter
 from microcred_shared.logging import get_logger
 from microcred_shared.settings import ServiceSettings
@@ -95,12 +96,12 @@ class KafkaEventPublisher:
         self, broker: KafkaBroker, payload_types: Sequence[type[EventPayload]], source: str
     ) -> None:
         self.source = source
-        self._publishers: dict[str, KafkaPublisher] = {
+        self._publishers: dict[str, DefaultPublisher] = {
             p.topic: broker.publisher(
                 p.topic,
                 title=f"{p.topic}:publish",
                 description=(p.__doc__ or "").strip().splitlines()[0],
-                schema=Envelope[p],  # type: ignore[valid-type]
+                schema=envelope_type(p),
             )
             for p in payload_types
         }

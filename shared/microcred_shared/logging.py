@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import structlog
 
-_SECRET_KEY = re.compile(r"pass(word)?|secret|token|authorization|api_?key|private", re.I)
-_URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
+_SECRET_KEY = re.compile(r"pass(word)?|secret|token|authorization|api_?key|private", re.IGNORECASE)
+_URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 
 
 def _mask_secrets(

@@ -105,7 +105,7 @@ class OutboxRelay:
         while True:
             try:
                 await self.relay_once()
-            except Exception:  # noqa: BLE001 - an outage must not end the relay
+            except Exception:
                 log.warning("outbox.relay_failed", exc_info=True)
             await asyncio.sleep(self._interval)
 

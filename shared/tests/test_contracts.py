@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from microcred_shared.contracts import InvalidEventError, deterministic_event_id, parse_event, topics
+from microcred_shared.contracts import (
+    InvalidEventError,
+    deterministic_event_id,
+    parse_event,
+    topics,
+)
 from microcred_shared.contracts.events import EvidenceReviewedV1, EvidenceSubmittedV1
 from microcred_shared.contracts.registry import PAYLOADS
 from microcred_shared.testing.samples import submitted

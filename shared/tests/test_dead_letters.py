@@ -16,8 +16,8 @@ from microcred_shared.contracts import Envelope, topics
 from microcred_shared.contracts.events import EvidenceSubmittedV1
 from microcred_shared.kafka import subscribe
 from microcred_shared.testing.kafka import read_topic
-from microcred_shared.testing.servers import Servers
 from microcred_shared.testing.samples import submitted
+from microcred_shared.testing.servers import Servers
 
 
 def broker_with_handler(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from pymongo import AsyncMongoClient
 
 from microcred_shared.contracts import topics
@@ -59,7 +59,7 @@ async def upload_and_approve(
     for evidence_id in evidence_ids:
         await wait_for(
             f"{evidence_id} queued",
-            lambda e=evidence_id: client.queued(institution_id, e),
+            functools.partial(client.queued, institution_id, evidence_id),
             timeout=60,
         )
         await client.approve(institution_id, evidence_id, "evaluator-1")

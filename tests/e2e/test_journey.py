@@ -70,7 +70,7 @@ async def assert_credential_verifies(
     page = await http.get(link)
     assert page.status_code == 200
     assert "Developing digital content" in page.text
-    credential = (await http.get(f"{link}/credential.json")).json()
+    credential: dict[str, Any] = (await http.get(f"{link}/credential.json")).json()
     token = (await http.get(f"{link}/credential.jwt")).text
 
     # Verified independently of the issuer's own endpoint: resolve the did:web document over
@@ -93,7 +93,7 @@ async def assert_credential_verifies(
     assert verdict["verified"] is True
     head, payload, signature = token.split(".")
     forged_payload = payload[:-2] + ("AA" if not payload.endswith("AA") else "BB")
-    forged = ".".join([head, forged_payload, signature])
+    forged = f"{head}.{forged_payload}.{signature}"
     verdict = (await http.post(verify_url, json={"credential_jwt": forged})).json()
     assert verdict["verified"] is False
     return credential

@@ -67,7 +67,9 @@ class Accounting:
         if review.decision == "approved":
             await self._post(envelope, "approval", review.approved_hours)
         elif review.decision == "reversed":
-            approval = await self.ledger.find_one({"_id": ledger_key(review.evidence_id, "approval")})
+            approval = await self.ledger.find_one(
+                {"_id": ledger_key(review.evidence_id, "approval")}
+            )
             if approval is not None:
                 await self._post(envelope, "reversal", -approval["hours"].to_decimal())
         await self._award_if_due(envelope)

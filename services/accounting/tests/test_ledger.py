@@ -1,5 +1,7 @@
-"""Posting decisions and awarding, on a real MongoDB-protocol server: exactly once, whatever
-arrives twice or at the same moment."""
+"""Posting decisions and awarding on a real MongoDB-protocol server.
+
+Exactly once, whatever arrives twice or at the same moment.
+"""
 
 from __future__ import annotations
 

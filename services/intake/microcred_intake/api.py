@@ -1,5 +1,8 @@
-"""Intake's HTTP API. Accounts and roles arrive with the accounts work; until then every route is
-open and scoped by the institution in its path."""
+"""Intake's HTTP API.
+
+Accounts and roles arrive with the accounts work; until then every route is open and scoped
+by the institution in its path.
+"""
 
 from __future__ import annotations
 

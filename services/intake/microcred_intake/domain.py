@@ -21,7 +21,9 @@ from microcred_shared.contracts.events import (
     ShortText,
 )
 
-EvidenceKind = Literal["course", "workshop", "work_experience", "volunteering", "self_study", "other"]
+EvidenceKind = Literal[
+    "course", "workshop", "work_experience", "volunteering", "self_study", "other"
+]
 
 #: File types accepted by default, recognised from the file's first bytes (not its name).
 SIGNATURES: dict[str, tuple[bytes, ...]] = {
@@ -110,5 +112,7 @@ def sanitise_filename(name: str | None, fallback: str = "file") -> str:
     return cleaned or fallback
 
 
-def object_key(institution_id: str, learner_id: str, evidence_id: str, index: int, name: str) -> str:
+def object_key(
+    institution_id: str, learner_id: str, evidence_id: str, index: int, name: str
+) -> str:
     return f"{institution_id}/{learner_id}/{evidence_id}/{index:02d}-{name}"

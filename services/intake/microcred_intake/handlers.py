@@ -12,6 +12,8 @@ from typing import IO
 from microcred_intake.domain import (
     SNIFF_BYTES,
     EvidenceForm,
+    InstitutionCreate,
+    LearnerCreate,
     object_key,
     sanitise_filename,
     sniff_content_type,
@@ -20,6 +22,7 @@ from microcred_intake.store import IntakeStore
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
+    CompetenceSnapshot,
     EvidenceReviewedV1,
     EvidenceSubmittedV1,
     LearnerProfile,
@@ -91,10 +94,10 @@ class Intake:
     max_file_bytes: int
     max_files: int
 
-    async def submit_evidence(
+    async def _validated(
         self, institution_id: str, form: EvidenceForm, files: list[IncomingFile]
-    ) -> dict[str, object]:
-        """Validate everything, then store files, record and event; a refusal stores nothing."""
+    ) -> tuple[InstitutionCreate, CompetenceSnapshot, LearnerCreate, list[CheckedFile]]:
+        """Everything a submission needs, checked before anything is stored."""
         institution = await self.store.institution(institution_id)
         if institution is None:
             raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown institution", institution_id)
@@ -119,7 +122,15 @@ class Intake:
                 HTTPStatus.UNPROCESSABLE_ENTITY, "Too many files", f"at most {self.max_files}"
             )
         checked = [check_file(f, self.max_file_bytes) for f in files]
+        return institution, competence, learner, checked
 
+    async def submit_evidence(
+        self, institution_id: str, form: EvidenceForm, files: list[IncomingFile]
+    ) -> dict[str, object]:
+        """Validate everything, then store files, record and event; a refusal stores nothing."""
+        institution, competence, learner, checked = await self._validated(
+            institution_id, form, files
+        )
         evidence_id = str(uuid.uuid4())
         stored: list[StoredFile] = []
         try:
@@ -178,15 +189,15 @@ class Intake:
             await self.store.add_evidence(record)
         except BaseException:
             # Nothing acknowledged, nothing kept: remove what was uploaded before the failure.
-            for file in stored:
+            for stored_file in stored:
                 try:
-                    await self.objects.delete(file.key)
+                    await self.objects.delete(stored_file.key)
                 except Exception:  # noqa: BLE001 - best effort; the original error matters
-                    log.warning("intake.cleanup_failed", key=file.key)
+                    log.warning("intake.cleanup_failed", key=stored_file.key)
             raise
         try:
             await flush(self.store.evidence, evidence_id, self.publisher)
-        except Exception:  # noqa: BLE001 - stored with its event; the relay publishes it later
+        except Exception:
             log.warning("intake.publish_deferred", evidence_id=evidence_id, exc_info=True)
         log.info("evidence.submitted", evidence_id=evidence_id, institution=institution_id)
         return public_record(record)

@@ -43,18 +43,20 @@ class IntakeStore:
         document["id"] = document.pop("_id")
         return InstitutionCreate.model_validate(document)
 
-    async def add_learner(self, institution_id: str, learner_id: str, learner: LearnerCreate) -> None:
+    async def add_learner(
+        self, institution_id: str, learner_id: str, learner: LearnerCreate
+    ) -> None:
         await self.learners.insert_one(
             {"_id": learner_id, "institution_id": institution_id, **learner.model_dump()}
         )
 
     async def learner(self, institution_id: str, learner_id: str) -> LearnerCreate | None:
-        document = await self.learners.find_one({"_id": learner_id, "institution_id": institution_id})
+        document = await self.learners.find_one(
+            {"_id": learner_id, "institution_id": institution_id}
+        )
         if document is None:
             return None
-        return LearnerCreate.model_validate(
-            {k: document[k] for k in ("name", "email", "locale")}
-        )
+        return LearnerCreate.model_validate({k: document[k] for k in ("name", "email", "locale")})
 
     async def add_evidence(self, document: Document) -> None:
         await self.evidence.insert_one(document)

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
 from microcred_intake.bootstrap import build_app
@@ -41,7 +42,7 @@ async def intake(servers: Servers, topics_ready: None) -> AsyncIterator[Intake]:
         **service_env(servers, "intake"),  # type: ignore[arg-type]
         s3_endpoint_url=servers.s3_endpoint,
         s3_access_key=servers.s3_access_key,
-        s3_secret_key=servers.s3_secret_key,
+        s3_secret_key=SecretStr(servers.s3_secret_key),
         s3_bucket=f"test-intake-{uuid.uuid4().hex[:10]}",
         max_file_bytes=64 * 1024,
     )

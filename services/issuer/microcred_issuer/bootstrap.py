@@ -25,7 +25,9 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
     issuer = Issuer(
         database, publisher, MasterKeyCipher(settings.master_key_bytes()), settings.public_url
     )
-    subscribe(broker, CompetenceAwardedV1, issuer.on_competence_awarded, group_id="microcred-issuer")
+    subscribe(
+        broker, CompetenceAwardedV1, issuer.on_competence_awarded, group_id="microcred-issuer"
+    )
     runtime = Runtime(
         settings=settings,
         broker=broker,

@@ -106,4 +106,6 @@ class KeyStore:
 
     def _signing_key(self, document: Document) -> SigningKey:
         raw = self._cipher.open(bytes(document["sealed_private_key"]), document["_id"].encode())
-        return SigningKey(document["_id"], document["key_id"], Ed25519PrivateKey.from_private_bytes(raw))
+        return SigningKey(
+            document["_id"], document["key_id"], Ed25519PrivateKey.from_private_bytes(raw)
+        )

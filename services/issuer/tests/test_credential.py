@@ -129,7 +129,7 @@ def test_vc_jwt_verifies_and_tampering_does_not() -> None:
     public = public_key_from_multibase(key.public_multibase)
     assert verify_jwt(token, public) == credential
 
-    head, payload, signature = token.split(".")
+    head, _, signature = token.split(".")
     forged = base64.urlsafe_b64encode(b'{"id":"urn:uuid:2"}').decode().rstrip("=")
     with pytest.raises(VerificationError):
         verify_jwt(f"{head}.{forged}.{signature}", public)

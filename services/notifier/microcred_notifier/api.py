@@ -47,7 +47,9 @@ async def claim_page(token: str, notifier: NotifierDep) -> HTMLResponse:
         json_url=f"/claim/{token}/credential.json",
         jwt_url=f"/claim/{token}/credential.jwt",
     )
-    return HTMLResponse(page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return HTMLResponse(
+        page, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    )
 
 
 @router.get("/claim/{token}/credential.json")

@@ -101,7 +101,7 @@ class Notifier:
         try:
             await self.mailer.send(message)
         except PermanentDeliveryError as refused:
-            event = Envelope.wrap(
+            failed = Envelope.wrap(
                 NotificationFailedV1(
                     notification_id=notification_id,
                     credential_id=credential_id,
@@ -115,7 +115,7 @@ class Notifier:
                 tenant=envelope.tenant,
                 event_id=deterministic_event_id("notification-failed", notification_id),
             )
-            update = append_to_outbox(event)
+            update = append_to_outbox(failed)
             update["$set"].update({"status": "failed", "failure": str(refused)})
             await self.claims.update_one({"_id": credential_id, "status": "pending"}, update)
             log.warning("claim.email_refused", credential_id=credential_id, reason=str(refused))

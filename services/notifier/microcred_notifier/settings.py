@@ -7,9 +7,7 @@ from microcred_shared.settings import ServiceSettings, SmtpSettings
 class NotifierSettings(SmtpSettings, ServiceSettings):
     """Settings of the notifier; variables ``MICROCRED_NOTIFIER_*``, then ``MICROCRED_*``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MICROCRED_NOTIFIER_", extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="MICROCRED_NOTIFIER_", extra="ignore", frozen=True)
 
     service_name: str = "notifier"
     http_port: int = Field(default=8005, ge=1, le=65535)

@@ -46,7 +46,7 @@ def issued(email: str) -> Envelope[CredentialIssuedV1]:
 
 
 class RefusingMailer:
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, _message: EmailMessage) -> None:
         raise PermanentDeliveryError("550 mailbox unavailable")
 
 

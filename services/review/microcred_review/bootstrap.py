@@ -22,7 +22,9 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
     mongo = make_mongo_client(settings)
     database = service_database(mongo, settings)
     review = Review(database, publisher)
-    subscribe(broker, EvidenceSubmittedV1, review.on_evidence_submitted, group_id="microcred-review")
+    subscribe(
+        broker, EvidenceSubmittedV1, review.on_evidence_submitted, group_id="microcred-review"
+    )
     runtime = Runtime(
         settings=settings,
         broker=broker,

@@ -60,9 +60,7 @@ class Review:
 
     async def pending(self, institution_id: str, limit: int) -> list[Document]:
         cursor = (
-            self.queue.find(
-                {"institution_id": institution_id, "status": "pending"}, {"outbox": 0}
-            )
+            self.queue.find({"institution_id": institution_id, "status": "pending"}, {"outbox": 0})
             .sort("queued_at", ASCENDING)
             .limit(limit)
         )
@@ -119,7 +117,7 @@ class Review:
             raise ProblemError(HTTPStatus.CONFLICT, "Already decided", evidence_id)
         try:
             await flush(self.queue, evidence_id, self.publisher)
-        except Exception:  # noqa: BLE001 - recorded with its event; the relay publishes it
+        except Exception:
             log.warning("review.publish_deferred", evidence_id=evidence_id, exc_info=True)
         log.info("review.decided", evidence_id=evidence_id, decision=payload.decision)
         return decision

@@ -89,9 +89,7 @@ async def test_partial_approval_and_refusals(review: Review) -> None:
 @pytest.mark.integration
 async def test_another_institution_cannot_decide(review: Review) -> None:
     with pytest.raises(ProblemError) as unknown:
-        await review.decide(
-            "inst-b", "ev-1", DecisionRequest(decision="approve", evaluator_id="e")
-        )
+        await review.decide("inst-b", "ev-1", DecisionRequest(decision="approve", evaluator_id="e"))
     assert unknown.value.status == 404
     assert await review.pending("inst-b", 10) == []
     assert reviewed(review) == []

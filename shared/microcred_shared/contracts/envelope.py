@@ -107,7 +107,8 @@ class Envelope(BaseModel, Generic[PayloadT]):
         time: datetime | None = None,
     ) -> Envelope[PayloadT]:
         """Build the envelope of ``payload``; the type comes from the payload's class."""
-        return Envelope[type(payload)](  # type: ignore[misc]
+        concrete = envelope_type(type(payload))
+        return concrete(
             id=event_id or str(uuid.uuid4()),
             source=source,
             type=payload.event_type,

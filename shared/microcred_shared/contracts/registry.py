@@ -45,7 +45,8 @@ def parse_event(raw: bytes, payload_type: type[P]) -> Envelope[P]:
     declared = document.get("type")
     if declared != payload_type.event_type:
         raise InvalidEventError(
-            f"type {declared!r} does not belong on this topic (expected {payload_type.event_type!r})"
+            f"type {declared!r} does not belong on this topic "
+            f"(expected {payload_type.event_type!r})"
         )
     try:
         return envelope_type(payload_type).model_validate(document)

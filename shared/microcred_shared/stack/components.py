@@ -1,9 +1,13 @@
-"""The embedded stack's components: real Kafka, SecantusDB, SeaweedFS and an SMTP sink; then the
-five services. Each is a command line, a health check and, where needed, a preparation step."""
+"""The embedded stack's components, and the five services.
+
+Real Kafka, SecantusDB, SeaweedFS and an SMTP sink; each component is a command line, a health
+check and, where needed, a preparation step.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
@@ -97,8 +101,10 @@ def kafka_properties(cfg: StackConfig) -> str:
             "node.id=1",
             # A fixed voter set: the dynamic-quorum alternative logs spurious errors at start.
             f"controller.quorum.voters=1@{cfg.host}:{cfg.kafka_controller_port}",
-            f"listeners=PLAINTEXT://{cfg.host}:{cfg.kafka_port},"
-            f"CONTROLLER://{cfg.host}:{cfg.kafka_controller_port}",
+            (
+                f"listeners=PLAINTEXT://{cfg.host}:{cfg.kafka_port},"
+                f"CONTROLLER://{cfg.host}:{cfg.kafka_controller_port}"
+            ),
             f"advertised.listeners=PLAINTEXT://{cfg.host}:{cfg.kafka_port}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
@@ -127,7 +133,7 @@ def _java_command(cfg: StackConfig, main_class: str, *args: str) -> list[str]:
     java = require_tool("java", "to run Apache Kafka (Java 17 or newer)", "openjdk-17-jre-headless")
     return [
         java,
-        f"-Xms128m",
+        "-Xms128m",
         f"-Xmx{cfg.kafka_heap}",
         "-XX:+UseSerialGC",
         "-XX:TieredStopAtLevel=1",
@@ -212,12 +218,11 @@ async def ensure_topics(bootstrap: str, partitions: int) -> None:
         existing = set(await admin.list_topics())
         wanted = [t for t in topics.all_with_dead_letters() if t not in existing]
         if wanted:
-            try:
+            # Another process may create them at the same moment.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in wanted]
                 )
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
 
@@ -312,9 +317,7 @@ def s3_component(cfg: StackConfig) -> Component:
 
 def smtp_component(cfg: StackConfig) -> Component:
     async def healthy() -> bool:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(cfg.host, cfg.smtp_port), 2
-        )
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(cfg.host, cfg.smtp_port), 2)
         try:
             banner = await asyncio.wait_for(reader.readline(), 2)
         finally:
@@ -365,9 +368,21 @@ def service_component(cfg: StackConfig, service: str, extra_env: dict[str, str])
     )
 
 
+def preflight(cfg: StackConfig) -> None:
+    """Refuse early, naming what to install, when a tool the embedded stack runs is missing."""
+    require_tool("java", "to run Apache Kafka (Java 17 or newer)", "openjdk-17-jre-headless")
+    marker = cfg.kafka_libs / ".pom-sha256"
+    if not marker.exists():
+        require_tool("mvn", "to fetch Apache Kafka's jars from Maven Central", "maven")
+    venv_tool("secantusd-py")
+    venv_tool("weed")
+
+
 def infra_components(cfg: StackConfig) -> list[Component]:
     return [kafka_component(cfg), mongodb_component(cfg), s3_component(cfg), smtp_component(cfg)]
 
 
-def service_components(cfg: StackConfig, extra_env: dict[str, str] | None = None) -> list[Component]:
+def service_components(
+    cfg: StackConfig, extra_env: dict[str, str] | None = None
+) -> list[Component]:
     return [service_component(cfg, s, extra_env or {}) for s in SERVICES]

@@ -105,7 +105,7 @@ class StackConfig(BaseSettings):
         return f"http://{self.host}:{self.service_port(service)}"
 
     def to_env(self) -> dict[str, str]:
-        """This configuration as ``MICROCRED_STACK_*`` variables, for a child process."""
+        """Return the configuration as ``MICROCRED_STACK_*`` variables, for a child process."""
         return {
             f"MICROCRED_STACK_{name.upper()}": str(value)
             for name, value in self.model_dump().items()

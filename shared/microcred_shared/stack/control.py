@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Mapping
 
+from microcred_shared.stack.components import preflight
 from microcred_shared.stack.config import StackConfig
 from microcred_shared.stack.daemon import pid_file, running_pid
 from microcred_shared.stack.supervisor import StartupError, log_tail
@@ -24,6 +25,8 @@ def start_group(cfg: StackConfig, group: str, env: Mapping[str, str] | None = No
     """
     if running_pid(cfg, group) is not None:
         return False
+    if group == "infra":
+        preflight(cfg)
     cfg.logs.mkdir(parents=True, exist_ok=True)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     ready = cfg.run_dir / f"{group}.ready"

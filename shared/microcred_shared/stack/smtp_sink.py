@@ -37,7 +37,7 @@ def read_messages(maildir: Path) -> list[EmailMessage]:
         return []
     box = mailbox.Maildir(maildir, create=False)
     messages: list[EmailMessage] = []
-    for key in sorted(box.keys(), key=lambda k: (float(k.split(".", 1)[0]), k)):  # noqa: SIM118
+    for key in sorted(box.keys(), key=lambda k: (float(k.split(".", 1)[0]), k)):
         parsed = message_from_bytes(box.get_bytes(key), policy=policy.default)
         assert isinstance(parsed, EmailMessage)  # noqa: S101 - policy.default yields these
         messages.append(parsed)
@@ -67,8 +67,6 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(wait())
     finally:
         controller.stop()
-
-
 
 
 if __name__ == "__main__":

@@ -85,6 +85,10 @@ class Supervisor:
         self._stopping = False
         self._restarts: dict[str, int] = {}
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     async def _spawn(self, component: Component) -> _Running:
         component.log_file.parent.mkdir(parents=True, exist_ok=True)
         with component.log_file.open("ab") as log_handle:
@@ -160,11 +164,11 @@ class Supervisor:
                     restart_in=pause,
                 )
                 await asyncio.sleep(pause)
-                if self._stopping:
+                if self.stopping:
                     break
                 try:
                     await self.start(running.component)
-                except Exception:  # noqa: BLE001 - keep supervising; try again next round
+                except Exception:
                     log.exception("component.restart_failed", component=name)
             await asyncio.sleep(HEALTH_POLL_SECONDS)
 

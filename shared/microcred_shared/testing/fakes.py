@@ -19,7 +19,7 @@ class RecordingPublisher:
     async def publish(self, envelope: Envelope[Any]) -> None:
         await self.publish_raw(envelope.topic, envelope.key(), envelope.to_bytes(), envelope.id)
 
-    async def publish_raw(self, topic: str, key: bytes, value: bytes, event_id: str) -> None:
+    async def publish_raw(self, topic: str, key: bytes, value: bytes, event_id: str) -> None:  # noqa: ARG002 - the id is inside value
         if self.failing:
             raise ConnectionError("broker unavailable")
         self.published.append((topic, key, json.loads(value)))

@@ -60,7 +60,7 @@ async def read_topic(
                         topic=partition.topic,
                         key=m.key,
                         value=m.value or b"",
-                        headers={k: v for k, v in m.headers},
+                        headers=dict(m.headers),
                         partition=m.partition,
                         offset=m.offset,
                     )

@@ -47,7 +47,7 @@ class Platform:
 
 
 @pytest.fixture(scope="session")
-def platform(servers: Servers, topics_ready: None) -> Iterator[Platform]:
+def platform(servers: Servers, topics_ready: None) -> Iterator[Platform]:  # noqa: ARG001
     """All five services, started once per session through ``microcred``'s supervisor."""
     config = servers.stack or free_ports_config(servers.scratch / "services")
     control.start_group(config, "services", env=servers.platform_env())
@@ -100,7 +100,7 @@ async def object_store(s3_settings: S3Settings) -> ObjectStore:
     return store
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[Any]) -> None:
+def pytest_collection_modifyitems(items: list[Any]) -> None:
     """Run in-memory tests first, then one-server tests, then the whole platform."""
     order = {"unit": 0, "integration": 1, "e2e": 2}
 

@@ -3,9 +3,10 @@
 - ``embedded`` (default): the embedded stack (Kafka, SecantusDB, SeaweedFS, SMTP sink) started
   once per session on free ports in a temporary directory, through the same supervisor as
   ``microcred infra up``.
-- ``env``: servers named by ``MICROCRED_TEST_KAFKA_BOOTSTRAP_SERVERS``, ``MICROCRED_TEST_MONGODB_URI``,
-  ``MICROCRED_TEST_S3_ENDPOINT_URL`` (+ ``_ACCESS_KEY``/``_SECRET_KEY``), ``MICROCRED_TEST_SMTP_HOST``/
-  ``_PORT`` and ``MICROCRED_TEST_MAILPIT_URL`` (the mail server's HTTP API, to read what was sent).
+- ``env``: servers named by ``MICROCRED_TEST_KAFKA_BOOTSTRAP_SERVERS``,
+  ``MICROCRED_TEST_MONGODB_URI``, ``MICROCRED_TEST_S3_ENDPOINT_URL`` (+ ``_ACCESS_KEY``,
+  ``_SECRET_KEY``), ``MICROCRED_TEST_SMTP_HOST`` and ``_PORT``, and ``MICROCRED_TEST_MAILPIT_URL``
+  (the mail server's HTTP API, to read what was sent).
   Chosen automatically when ``MICROCRED_TEST_KAFKA_BOOTSTRAP_SERVERS`` is set.
 - ``docker``: the official images (Apache Kafka, MongoDB, MinIO, Mailpit) through testcontainers;
   only when asked for with ``MICROCRED_TEST_SERVERS=docker`` and a Docker engine answers.
@@ -115,8 +116,10 @@ def free_port_with_grpc_twin(taken: set[int]) -> int:
     """A free port whose +10000 twin is free too: SeaweedFS serves gRPC there."""
     for _ in range(1000):
         port = random.randint(20000, 45000)  # noqa: S311 - not for security
-        if taken.isdisjoint({port, port + 10000}) and port_is_free(port) and port_is_free(
-            port + 10000
+        if (
+            taken.isdisjoint({port, port + 10000})
+            and port_is_free(port)
+            and port_is_free(port + 10000)
         ):
             return port
     raise RuntimeError("no free port pair for SeaweedFS")
@@ -214,9 +217,7 @@ def docker_servers() -> Iterator[Servers]:  # pragma: no cover - needs a Docker 
             DockerContainer("axllent/mailpit:latest").with_exposed_ports(1025, 8025)
         )
         deadline = time.monotonic() + 60
-        mailpit_url = (
-            f"http://{mailpit.get_container_host_ip()}:{mailpit.get_exposed_port(8025)}"
-        )
+        mailpit_url = f"http://{mailpit.get_container_host_ip()}:{mailpit.get_exposed_port(8025)}"
         while time.monotonic() < deadline:
             try:
                 httpx.get(f"{mailpit_url}/api/v1/info", timeout=2).raise_for_status()

@@ -1,0 +1,66 @@
+# microcred — the two commands of the quick start are `make up` and `make test`.
+# Each bootstraps what it needs, idempotently: uv (pinned, in .cache/), the Python environment
+# (from the committed uv.lock), and Apache Kafka's jars (from Maven Central, via deploy/kafka/pom.xml).
+
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+BOOTSTRAP := .cache/bootstrap
+UV := $(BOOTSTRAP)/bin/uv
+VENV := .venv
+MICROCRED := $(VENV)/bin/microcred
+# Python comes from the machine (3.11); uv must not try to download one.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := python3.11
+
+PACKAGES := microcred_shared microcred_intake microcred_review microcred_accounting \
+	microcred_issuer microcred_notifier
+
+.PHONY: up down status test lint format demo install clean help
+
+help:
+	@echo "make up      run the platform on the embedded stack (Kafka, SecantusDB, SeaweedFS, SMTP sink)"
+	@echo "make test    run the whole test suite on real servers"
+	@echo "make lint    ruff and mypy"
+	@echo "make demo    walk one learner through the running platform (writes demo-output/)"
+	@echo "make down    stop everything 'make up' started in the background"
+
+$(UV):
+	@python3 -m venv $(BOOTSTRAP)
+	@$(BOOTSTRAP)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+	@$(UV) sync --frozen --all-packages --quiet
+	@touch $@
+
+.cache/kafka/libs/.pom-sha256: $(VENV)/.synced deploy/kafka/pom.xml
+	@$(MICROCRED) infra fetch
+
+install: $(VENV)/.synced .cache/kafka/libs/.pom-sha256
+
+up: install
+	@$(MICROCRED) up
+
+down: install
+	@$(MICROCRED) down
+
+status: install
+	@$(MICROCRED) status
+
+demo: install
+	@$(MICROCRED) demo --out demo-output
+
+test: install
+	@$(VENV)/bin/pytest
+
+lint: install
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy $(addprefix -p ,$(PACKAGES))
+	@for tests in shared/tests services/*/tests tests; do $(VENV)/bin/mypy $$tests || exit 1; done
+
+format: install
+	@$(VENV)/bin/ruff format .
+	@$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .cache .data demo-output .pytest_cache .mypy_cache .ruff_cache
