@@ -12,8 +12,6 @@ import functools
 import os
 import re
 import shlex
-import shutil
-import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from microcred_accounting.settings import AccountingSettings
 from microcred_intake.settings import IntakeSettings
 from microcred_issuer.settings import IssuerSettings
@@ -392,25 +391,6 @@ def test_each_service_waits_for_the_servers_and_the_init_jobs(name: str) -> None
     assert depends_on(service(name)) == REQUIRED_DEPENDENCIES
     for init in ("topics", "bucket"):
         assert service(init).get("restart", "no") == "no"
-
-
-def test_docker_compose_accepts_the_file() -> None:
-    docker = shutil.which("docker")
-    if docker is None:
-        pytest.skip("no docker client")
-    version = subprocess.run(
-        [docker, "compose", "version"], capture_output=True, text=True, check=False
-    )
-    if version.returncode != 0:
-        pytest.skip("the docker compose plugin is not installed")
-    result = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE_FILE), "config", "-q"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
 
 
 # --- deploy/Dockerfile and .dockerignore --------------------------------------------------------

@@ -122,7 +122,7 @@ async def test_three_approved_uploads_give_one_award_one_credential_one_email(
         awarded = await read_topic(
             platform.servers.kafka_bootstrap,
             topics.COMPETENCE_AWARDED,
-            keep=lambda r: r.json()["tenant"] == journey.institution_id,
+            keep=lambda r: r.tenant == journey.institution_id,
             until=lambda kept: len(kept) >= 1,
         )
         assert awarded[0].json()["data"]["ects"] == "3.00"

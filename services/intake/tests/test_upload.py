@@ -95,7 +95,7 @@ async def evidence_events(servers: Servers, intake: Intake, until_id: str) -> li
     records = await read_topic(
         servers.kafka_bootstrap,
         topics.EVIDENCE_SUBMITTED,
-        keep=lambda r: r.json()["tenant"] == intake.institution_id,
+        keep=lambda r: r.tenant == intake.institution_id,
         until=lambda kept: any(r.json()["data"]["evidence_id"] == until_id for r in kept),
     )
     return [r.json() for r in records]

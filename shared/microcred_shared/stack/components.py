@@ -242,10 +242,20 @@ def mongodb_component(cfg: StackConfig) -> Component:
         return True
 
     storage = cfg.data_dir / "mongodb"
+    # An explicit (empty) configuration file, or the server would pick up any secantusd.toml
+    # lying in the working or home directory.
+    config_file = cfg.data_dir / "secantusd.toml"
+
+    async def prepare() -> None:
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        config_file.touch()
+
     return Component(
         name="mongodb",
         command=[
             venv_tool("secantusd-py"),
+            "--config",
+            str(config_file),
             "--host",
             cfg.host,
             "--port",
@@ -256,11 +266,14 @@ def mongodb_component(cfg: StackConfig) -> Component:
             "256M",
             "--log-level",
             "WARNING",
+            # A write acknowledged just before a SIGKILL must survive it.
+            "--sync-on-commit",
         ],
         health=healthy,
         endpoint=cfg.mongodb_uri,
         log_file=cfg.logs / "mongodb.log",
         cwd=cfg.data_dir,
+        prepare=prepare,
         startup_timeout=60.0,
     )
 
@@ -274,6 +287,8 @@ def s3_component(cfg: StackConfig) -> Component:
 
     async def prepare() -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        # mini replays the flags of its last run from this file; the command line alone rules.
+        (directory / "mini.options").unlink(missing_ok=True)
         credentials.write_text(
             '{"identities":[{"name":"microcred","credentials":[{"accessKey":"'
             + DEVELOPMENT_S3_ACCESS_KEY
@@ -289,8 +304,11 @@ def s3_component(cfg: StackConfig) -> Component:
 
     return Component(
         name="s3",
+        # Every port is set (gRPC listens at +10000 of each): a port left to its default is
+        # silently moved elsewhere when taken, and two stacks would then share one.
         command=[
             venv_tool("weed"),
+            "-logtostderr",
             "mini",
             f"-dir={directory}",
             f"-ip={cfg.host}",
@@ -299,10 +317,19 @@ def s3_component(cfg: StackConfig) -> Component:
             f"-master.port={cfg.s3_master_port}",
             f"-volume.port={cfg.s3_volume_port}",
             f"-filer.port={cfg.s3_filer_port}",
+            f"-admin.port={cfg.s3_admin_port}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             f"-s3.config={credentials}",
+            f"-s3.localSocket={directory / 's3.sock'}",
+            f"-filer.localSocket={directory / 'filer.sock'}",
+            "-master.volumeSizeLimitMB=16",
+            "-master.telemetry=false",
             "-admin.ui=false",
             "-webdav=false",
         ],
+        # weed would accept AWS_* credentials from its environment as a second key pair.
+        env_removed=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
         health=healthy,
         endpoint=cfg.s3_endpoint,
         log_file=cfg.logs / "s3.log",

@@ -48,6 +48,7 @@ class StackConfig(BaseSettings):
     s3_master_port: Port = 19333
     s3_volume_port: Port = 18080
     s3_filer_port: Port = 18888
+    s3_admin_port: Port = 18646
     smtp_port: Port = 18025
     intake_port: Port = 8001
     review_port: Port = 8002

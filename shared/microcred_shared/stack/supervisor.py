@@ -39,6 +39,8 @@ class Component:
     endpoint: str
     log_file: Path
     env: dict[str, str] = field(default_factory=dict)
+    #: Inherited variables the component must not see (e.g. credentials it would honour).
+    env_removed: tuple[str, ...] = ()
     cwd: Path | None = None
     prepare: Callable[[], Awaitable[None]] | None = None
     after_start: Callable[[], Awaitable[None]] | None = None
@@ -97,7 +99,10 @@ class Supervisor:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_handle,
                 stderr=asyncio.subprocess.STDOUT,
-                env={**os.environ, **component.env},
+                env={
+                    **{k: v for k, v in os.environ.items() if k not in component.env_removed},
+                    **component.env,
+                },
                 cwd=component.cwd,
                 # Own process group: a Ctrl-C in the terminal reaches the supervisor, which then
                 # stops everything in order, instead of every child dying at once.

@@ -29,6 +29,16 @@ class Record:
     def json(self) -> Any:
         return json.loads(self.value)
 
+    @property
+    def tenant(self) -> str | None:
+        """The event's institution, or None for a record that is not an event."""
+        try:
+            document = json.loads(self.value)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        tenant = document.get("tenant") if isinstance(document, dict) else None
+        return tenant if isinstance(tenant, str) else None
+
 
 async def read_topic(
     bootstrap: str,

@@ -126,7 +126,7 @@ def free_port_with_grpc_twin(taken: set[int]) -> int:
 
 
 def free_ports_config(data_dir: Path) -> StackConfig:
-    seaweed = ["s3_port", "s3_master_port", "s3_volume_port", "s3_filer_port"]
+    seaweed = ["s3_port", "s3_master_port", "s3_volume_port", "s3_filer_port", "s3_admin_port"]
     others = [
         "kafka_port",
         "kafka_controller_port",
