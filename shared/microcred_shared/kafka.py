@@ -10,6 +10,7 @@ subscriber moves on.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -70,6 +71,8 @@ def make_broker(settings: ServiceSettings, *, description: str = "") -> KafkaBro
         # A topic is created by deployment (or the embedded stack), never by a typo.
         allow_auto_create_topics=False,
         graceful_timeout=10.0,
+        # Through the standard library, so FastStream's lines get the service's log format.
+        logger=logging.getLogger(f"microcred.{settings.service_name}.kafka"),
     )
 
 

@@ -69,6 +69,8 @@ def configure_logging(
     # The Kafka client reports every transient reconnect at WARNING/ERROR; the broker is
     # supervised and the retries are ours, so its chatter stays at WARNING and above.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # One line per health probe or HTTP call would drown what matters.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

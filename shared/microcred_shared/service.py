@@ -60,8 +60,8 @@ class Runtime:
         for hook in self.on_start:
             await hook()
         await self.broker.start()
-        # Whatever a previous run left unsent goes out before new work is taken.
-        await self.relay.relay_once()
+        # The relay's first round publishes what a previous run left unsent, then it keeps
+        # watching for what a failed publish leaves behind.
         self.relay.start()
         log.info("service.started", kafka=self.settings.kafka_bootstrap_servers)
 

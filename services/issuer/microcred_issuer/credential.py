@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -19,11 +20,15 @@ from urllib.parse import quote, urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from joserfc import jws
-from joserfc.errors import JoseError
+from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import OKPKey
 
 from microcred_issuer.keys import SigningKey
 from microcred_shared.contracts.events import CompetenceAwardedV1
+
+# RFC 9864 deprecates "EdDSA" in favour of "Ed25519", but the verifiers in use today (VC-JOSE-COSE
+# implementations, did-jwt-vc, jose) expect "EdDSA"; it stays until they follow.
+warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
 
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 OB_V3_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"

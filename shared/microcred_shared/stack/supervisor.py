@@ -1,8 +1,9 @@
-"""A small process supervisor: start components in order, wait for health, restart the fallen.
+"""A small process supervisor: start components, wait for health, restart the fallen.
 
-Each component is a real server process (or a service) with a health check. Components start in
-the order given, each only after the one before is healthy; a component that exits is restarted
-with a growing pause; on stop they end in reverse order, politely first (SIGTERM), then SIGKILL.
+Each component is a real server process (or a service) with a health check. The components of a
+group start together (none depends on another of its group; the services' group starts only once
+the servers' group is healthy); a component that exits is restarted with a growing pause; on stop
+they end in reverse order, politely first (SIGTERM), then SIGKILL.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def log_tail(path: Path, lines: int = 20) -> str:
 
 
 class Supervisor:
+    """Runs a group of components; they start together and stop in reverse order."""
+
     def __init__(self, components: Sequence[Component]) -> None:
         self.components = list(components)
         self._running: dict[str, _Running] = {}
@@ -147,8 +150,8 @@ class Supervisor:
         log.info("component.healthy", component=component.name, endpoint=component.endpoint)
 
     async def start_all(self) -> None:
-        for component in self.components:
-            await self.start(component)
+        """Start every component at once: none of a group waits on another of it."""
+        await asyncio.gather(*(self.start(component) for component in self.components))
 
     async def watch(self) -> None:
         """Restart any component that exits, until ``stop_all``."""
