@@ -32,7 +32,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml $(wildcard s
 	@$(UV) sync --frozen --all-packages --quiet
 	@touch $@
 
-.cache/kafka/libs/.pom-sha256: $(VENV)/.synced deploy/kafka/pom.xml
+.cache/kafka/libs/.pom-sha256: deploy/kafka/pom.xml | $(VENV)/.synced
 	@$(MICROCRED) infra fetch
 
 install: $(VENV)/.synced .cache/kafka/libs/.pom-sha256

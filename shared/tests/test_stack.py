@@ -48,6 +48,32 @@ def test_missing_java_is_named_with_what_to_install(tmp_path: Path) -> None:
     assert "apt-get install openjdk-17-jre-headless" in result.stderr
 
 
+@pytest.mark.unit
+def test_missing_maven_is_named_when_the_jars_are_not_there_yet(tmp_path: Path) -> None:
+    checkout = tmp_path / "checkout"
+    (checkout / "deploy" / "kafka").mkdir(parents=True)
+    shutil.copy(StackConfig().pom, checkout / "deploy" / "kafka" / "pom.xml")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    java = shutil.which("java")
+    assert java is not None
+    (tools / "java").symlink_to(java)
+
+    result = cli(
+        "infra",
+        "up",
+        env={
+            "PATH": str(tools),
+            "MICROCRED_STACK_PROJECT_ROOT": str(checkout),
+            "MICROCRED_STACK_DATA_DIR": str(tmp_path / "data"),
+        },
+    )
+
+    assert result.returncode == 2
+    assert "'mvn' is not installed" in result.stderr
+    assert "apt-get install maven" in result.stderr
+
+
 @pytest.fixture(scope="module")
 def own_stack() -> Iterator[StackConfig]:
     data_dir = Path(tempfile.mkdtemp(prefix="microcred-restart-"))
