@@ -95,10 +95,7 @@ class KafkaEventPublisher:
     service's AsyncAPI document.
     """
 
-    def __init__(
-        self, broker: KafkaBroker, payload_types: Sequence[type[EventPayload]], source: str
-    ) -> None:
-        self.source = source
+    def __init__(self, broker: KafkaBroker, payload_types: Sequence[type[EventPayload]]) -> None:
         self._publishers: dict[str, DefaultPublisher] = {
             p.topic: broker.publisher(
                 p.topic,

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from microcred_shared.contracts import EventPayload
 from microcred_shared.http import ReadinessCheck, health_router, install_problem_handlers
-from microcred_shared.kafka import KafkaEventPublisher
+from microcred_shared.kafka import Handler, KafkaEventPublisher, P, make_broker, subscribe
 from microcred_shared.logging import get_logger
-from microcred_shared.mongo import Document, ping
+from microcred_shared.mongo import Document, make_mongo_client, ping, service_database
 from microcred_shared.outbox import OutboxRelay
 from microcred_shared.s3 import ObjectStore
 from microcred_shared.settings import ServiceSettings
@@ -70,6 +72,66 @@ class Runtime:
         await self.broker.stop()
         await self.mongo.close()
         log.info("service.stopped")
+
+
+@dataclass
+class Wiring:
+    """A service's connections, built from its settings; nothing is opened until the app starts."""
+
+    settings: ServiceSettings
+    broker: KafkaBroker
+    publisher: KafkaEventPublisher
+    mongo: AsyncMongoClient[Document]
+    database: AsyncDatabase[Document]
+
+    def subscribe(self, payload_type: type[P], handler: Handler[P]) -> None:
+        """Consume ``payload_type`` in the service's consumer group ``microcred-<service>``."""
+        subscribe(
+            self.broker,
+            payload_type,
+            handler,
+            group_id=f"microcred-{self.settings.service_name}",
+        )
+
+    def app(
+        self,
+        *,
+        title: str,
+        description: str,
+        outbox: Sequence[AsyncCollection[Document]],
+        routers: Sequence[APIRouter] = (),
+        object_store: ObjectStore | None = None,
+        on_start: Sequence[Hook] = (),
+        extra_checks: dict[str, ReadinessCheck] | None = None,
+    ) -> FastAPI:
+        """The service's app; ``outbox`` names the collections whose documents carry events."""
+        runtime = Runtime(
+            settings=self.settings,
+            broker=self.broker,
+            publisher=self.publisher,
+            mongo=self.mongo,
+            database=self.database,
+            relay=OutboxRelay(outbox, self.publisher, self.settings.outbox_relay_interval_seconds),
+            object_store=object_store,
+            on_start=on_start,
+            extra_checks=extra_checks or {},
+        )
+        return create_app(runtime, title=title, description=description, routers=routers)
+
+
+def wire(
+    settings: ServiceSettings, *, publishes: Sequence[type[EventPayload]], description: str
+) -> Wiring:
+    """Build a service's broker (publishing ``publishes``), database client and database."""
+    broker = make_broker(settings, description=description)
+    mongo = make_mongo_client(settings)
+    return Wiring(
+        settings=settings,
+        broker=broker,
+        publisher=KafkaEventPublisher(broker, publishes),
+        mongo=mongo,
+        database=service_database(mongo, settings),
+    )
 
 
 def create_app(
