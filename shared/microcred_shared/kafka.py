@@ -10,17 +10,19 @@ subscriber moves on.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from faststream import AckPolicy
+from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.publisher.usecase import DefaultPublisher
+from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from pydantic import ValidationError
 
-from microcred_shared.contracts import EventPayload, InvalidEventError, parse_event
+from microcred_shared.contracts import EventPayload
 from microcred_shared.contracts.envelope import Envelope, envelope_type
 from microcred_shared.contracts.topics import dead_letter
 from microcred_shared.logging import get_logger
@@ -71,6 +73,7 @@ def make_broker(settings: ServiceSettings, *, description: str = "") -> KafkaBro
         # A topic is created by deployment (or the embedded stack), never by a typo.
         allow_auto_create_topics=False,
         graceful_timeout=10.0,
+        middlewares=[DeadLetterMiddleware],
         # Through the standard library, so FastStream's lines get the service's log format.
         logger=logging.getLogger(f"microcred.{settings.service_name}.kafka"),
     )
@@ -123,6 +126,62 @@ class KafkaEventPublisher:
 Handler = Callable[[Envelope[P]], Awaitable[None]]
 
 
+class HandlerFailedError(Exception):
+    """A handler failed on a valid event; the record is retried, never dead-lettered."""
+
+
+async def decode_json(message: StreamMessage[Any]) -> Any:
+    """Decode every record as JSON, whatever its content type; a failure dead-letters it."""
+    return json.loads(message.body)
+
+
+def describe_invalid(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "schema: " + "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or '<root>'}: {err['msg']}"
+            for err in error.errors(include_url=False)
+        )
+    return f"not JSON: {error}"
+
+
+class DeadLetterMiddleware(BaseMiddleware):
+    """Sends a record that fails decoding or validation to its topic's dead-letter topic.
+
+    The record is then acknowledged, so the consumer goes on; the reason travels in the
+    ``dlq-reason`` header, with the record's origin.
+    """
+
+    async def consume_scope(
+        self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        try:
+            return await call_next(msg)
+        except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as invalid:
+            record = msg.raw_message
+            record = record[0] if isinstance(record, tuple) else record
+            reason = describe_invalid(invalid)
+            log.warning(
+                "event.dead_lettered",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                reason=reason,
+            )
+            broker: KafkaBroker = self.context.get("broker")
+            await broker.publish(
+                msg.body,
+                topic=dead_letter(record.topic),
+                key=record.key,
+                headers={
+                    "dlq-reason": reason[:4000],
+                    "dlq-original-topic": record.topic,
+                    "dlq-original-partition": str(record.partition),
+                    "dlq-original-offset": str(record.offset),
+                },
+            )
+            return None
+
+
 def subscribe(
     broker: KafkaBroker,
     payload_type: type[P],
@@ -133,54 +192,34 @@ def subscribe(
     """Consume ``payload_type``'s topic with ``handler``; invalid records go to its dead letters.
 
     The consumer group starts from the earliest record, so nothing published before the group
-    first joined is missed.
+    first joined is missed. The envelope model is the handler's declared payload, so FastStream
+    validates it and the AsyncAPI document shows it.
     """
     topic = payload_type.topic
-    dead_letters = broker.publisher(
+    # Declared so that the dead-letter topic appears in the AsyncAPI document.
+    broker.publisher(
         dead_letter(topic),
         title=f"{dead_letter(topic)}:publish",
         description=f"Records of {topic} that are not valid {payload_type.event_type} events.",
     )
 
-    async def consume(message: KafkaMessage) -> None:
-        raw: bytes = message.body
-        try:
-            envelope = parse_event(raw, payload_type)
-        except InvalidEventError as invalid:
-            record = message.raw_message
-            record_meta = record[0] if isinstance(record, tuple) else record
-            log.warning(
-                "event.dead_lettered",
-                topic=topic,
-                partition=record_meta.partition,
-                offset=record_meta.offset,
-                reason=invalid.reason,
-            )
-            await dead_letters.publish(
-                raw,
-                key=record_meta.key,
-                headers={
-                    "dlq-reason": invalid.reason[:4000],
-                    "dlq-original-topic": topic,
-                    "dlq-original-partition": str(record_meta.partition),
-                    "dlq-original-offset": str(record_meta.offset),
-                    "dlq-consumer-group": group_id,
-                },
-            )
-            return
+    async def consume(envelope: Envelope[P]) -> None:
         try:
             await handler(envelope)
-        except Exception:
+        except Exception as exc:
             log.exception("event.handler_failed", topic=topic, event_id=envelope.id)
             await asyncio.sleep(RETRY_PAUSE_SECONDS)
-            raise
+            raise HandlerFailedError(str(exc)) from exc
 
     consume.__name__ = f"consume_{payload_type.__name__}"
+    # The concrete envelope model, resolved here rather than from the generic signature.
+    consume.__annotations__ = {"envelope": envelope_type(payload_type), "return": None}
     broker.subscriber(
         topic,
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=decode_json,
         title=f"{topic}:{group_id}",
         description=(payload_type.__doc__ or "").strip().splitlines()[0],
     )(consume)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -25,6 +26,11 @@ log = get_logger(__name__)
 
 OUTBOX_FIELD = "outbox"
 PENDING_FIELD = "outbox_pending"
+PENDING_SINCE_FIELD = "outbox_pending_since"
+
+#: How long the relay leaves fresh events to the request that wrote them, so that the two do not
+#: both publish them (harmless, but wasteful).
+RELAY_GRACE_SECONDS = 5.0
 
 
 def outbox_fields(envelopes: Iterable[Envelope[Any]]) -> Document:
@@ -39,13 +45,20 @@ def outbox_fields(envelopes: Iterable[Envelope[Any]]) -> Document:
         }
         for e in envelopes
     ]
-    return {OUTBOX_FIELD: entries, PENDING_FIELD: bool(entries)}
+    return {
+        OUTBOX_FIELD: entries,
+        PENDING_FIELD: bool(entries),
+        PENDING_SINCE_FIELD: datetime.now(UTC),
+    }
 
 
 def append_to_outbox(envelope: Envelope[Any]) -> Document:
     """Return the update operators that add one more event to a document's outbox."""
-    entry = outbox_fields([envelope])[OUTBOX_FIELD][0]
-    return {"$push": {OUTBOX_FIELD: entry}, "$set": {PENDING_FIELD: True}}
+    fields = outbox_fields([envelope])
+    return {
+        "$push": {OUTBOX_FIELD: fields[OUTBOX_FIELD][0]},
+        "$set": {PENDING_FIELD: True, PENDING_SINCE_FIELD: fields[PENDING_SINCE_FIELD]},
+    }
 
 
 async def flush(
@@ -86,16 +99,20 @@ class OutboxRelay:
         collections: Sequence[AsyncCollection[Document]],
         publisher: RawEventPublisher,
         interval_seconds: float,
+        grace_seconds: float = RELAY_GRACE_SECONDS,
     ) -> None:
         self._collections = collections
         self._publisher = publisher
         self._interval = interval_seconds
+        self._grace = timedelta(seconds=grace_seconds)
         self._task: asyncio.Task[None] | None = None
 
     async def relay_once(self) -> int:
         published = 0
+        settled = datetime.now(UTC) - self._grace
         for collection in self._collections:
-            async for document in collection.find({PENDING_FIELD: True}, {"_id": 1}):
+            pending = {PENDING_FIELD: True, PENDING_SINCE_FIELD: {"$lte": settled}}
+            async for document in collection.find(pending, {"_id": 1}):
                 published += await flush(collection, document["_id"], self._publisher)
         if published:
             log.info("outbox.relayed", events=published)

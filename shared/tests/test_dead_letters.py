@@ -6,6 +6,7 @@ Once in memory (FastStream's test broker) and once on the real Kafka broker.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -14,7 +15,8 @@ from faststream.kafka.annotations import KafkaMessage
 
 from microcred_shared.contracts import Envelope, topics
 from microcred_shared.contracts.events import EvidenceSubmittedV1
-from microcred_shared.kafka import subscribe
+from microcred_shared.kafka import make_broker, subscribe
+from microcred_shared.settings import ServiceSettings
 from microcred_shared.testing.kafka import read_topic
 from microcred_shared.testing.samples import submitted
 from microcred_shared.testing.servers import Servers
@@ -23,7 +25,7 @@ from microcred_shared.testing.servers import Servers
 def broker_with_handler(
     bootstrap: str = "localhost",
 ) -> tuple[KafkaBroker, list[Envelope[EvidenceSubmittedV1]]]:
-    broker = KafkaBroker(bootstrap)
+    broker = make_broker(ServiceSettings(service_name="test", kafka_bootstrap_servers=bootstrap))
     handled: list[Envelope[EvidenceSubmittedV1]] = []
 
     async def handler(envelope: Envelope[EvidenceSubmittedV1]) -> None:
@@ -42,15 +44,32 @@ async def test_in_memory_invalid_record_is_dead_lettered() -> None:
     async def collect(message: KafkaMessage) -> None:
         dead.append((message.body, dict(message.headers)))
 
+    event = submitted()
+    wrong_type = json.loads(event.to_bytes())
+    wrong_type["type"] = "eu.microcred.evidence.reviewed.v1"
     async with TestKafkaBroker(broker) as test_broker:
-        await test_broker.publish(b'{"not": "an event"}', topics.EVIDENCE_SUBMITTED, key=b"x")
-        event = submitted()
-        await test_broker.publish(event.to_bytes(), topics.EVIDENCE_SUBMITTED, key=event.key())
+        for invalid in (
+            b'{"not": "an event"}',
+            b"\xff\xfe not json",
+            json.dumps(wrong_type).encode(),
+        ):
+            await test_broker.publish(invalid, topics.EVIDENCE_SUBMITTED, key=b"x")
+        await test_broker.publish(
+            event.to_bytes(),
+            topics.EVIDENCE_SUBMITTED,
+            key=event.key(),
+            headers={"content-type": "application/cloudevents+json; charset=utf-8"},
+        )
 
     assert [e.id for e in handled] == [event.id]
-    [(_, headers)] = dead
-    assert "does not belong on this topic" in headers["dlq-reason"]
-    assert headers["dlq-original-topic"] == topics.EVIDENCE_SUBMITTED
+    reasons = [headers["dlq-reason"] for _, headers in dead]
+    assert reasons[0].startswith("schema: id: Field required")
+    assert reasons[1].startswith("not JSON")
+    assert (
+        "type 'eu.microcred.evidence.reviewed.v1' is not 'eu.microcred.evidence.submitted.v1'"
+        in reasons[2]
+    )
+    assert all(h["dlq-original-topic"] == topics.EVIDENCE_SUBMITTED for _, h in dead)
 
 
 @pytest.mark.integration
@@ -76,6 +95,6 @@ async def test_on_kafka_invalid_record_is_dead_lettered_and_consumer_goes_on(
         keep=lambda r: marker.encode() in r.value,
         until=lambda kept: len(kept) >= 1,
     )
-    assert dead[0].headers["dlq-reason"].startswith(b"type None does not belong")
+    assert dead[0].headers["dlq-reason"].startswith(b"schema: id: Field required")
     assert dead[0].key == b"learner-1"
     assert [e.id for e in handled if e.tenant == event.tenant] == [event.id]

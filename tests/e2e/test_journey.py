@@ -141,11 +141,11 @@ async def test_every_event_delivered_twice_changes_nothing(
             journey = await upload_and_approve(client, institution_id, learner_id, email)
 
             async def all_copied() -> bool | None:
-                return True if redeliverer.copied >= EVENTS_PER_JOURNEY else None
+                return True if len(redeliverer.copied_ids) >= EVENTS_PER_JOURNEY else None
 
             await wait_for("every event delivered a second time", all_copied, timeout=90)
             assert await settled(platform, mongo_client, journey) == EXPECTED
-            assert redeliverer.copied == EVENTS_PER_JOURNEY
+            assert len(redeliverer.copied_ids) == EVENTS_PER_JOURNEY
         finally:
             await redeliverer.stop()
         [message] = emails_to(platform, journey)

@@ -87,6 +87,12 @@ class Envelope(BaseModel, Generic[PayloadT]):
     data: PayloadT
 
     @model_validator(mode="after")
+    def _type_names_the_payload(self) -> Self:
+        if self.type != self.data.event_type:
+            raise ValueError(f"type {self.type!r} is not {self.data.event_type!r}")
+        return self
+
+    @model_validator(mode="after")
     def _tenant_owns_the_payload(self) -> Self:
         institution = getattr(self.data, "institution", None)
         if institution is not None and institution.id != self.tenant:

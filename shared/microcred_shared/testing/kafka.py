@@ -122,7 +122,8 @@ class Redeliverer:
         self._bootstrap = bootstrap
         self._topics = list(topics)
         self._tenant = tenant
-        self.copied = 0
+        #: Ids of the events copied; a producer may publish one event twice (at least once).
+        self.copied_ids: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -151,10 +152,10 @@ class Redeliverer:
             if DUPLICATE_HEADER in headers:
                 continue
             try:
-                tenant = json.loads(message.value or b"{}").get("tenant")
+                document = json.loads(message.value or b"{}")
             except json.JSONDecodeError:
                 continue
-            if tenant != self._tenant:
+            if not isinstance(document, dict) or document.get("tenant") != self._tenant:
                 continue
             await self._producer.send_and_wait(
                 message.topic,
@@ -162,7 +163,7 @@ class Redeliverer:
                 key=message.key,
                 headers=[*message.headers, (DUPLICATE_HEADER, b"1")],
             )
-            self.copied += 1
+            self.copied_ids.add(str(document.get("id")))
             await self._consumer.commit()
 
     async def stop(self) -> None:

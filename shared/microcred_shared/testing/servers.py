@@ -105,24 +105,21 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def free_port_with_grpc_twin(taken: set[int]) -> int:
-    """A free port whose +10000 twin is free too: SeaweedFS serves gRPC there."""
+def _pick(taken: set[int], low: int, high: int, twin_offset: int | None = None) -> int:
+    """A free port in [low, high) (and its +offset twin, if asked), not taken already."""
     for _ in range(1000):
-        port = random.randint(20000, 45000)  # noqa: S311 - not for security
-        if (
-            taken.isdisjoint({port, port + 10000})
-            and port_is_free(port)
-            and port_is_free(port + 10000)
-        ):
+        port = random.randint(low, high - 1)  # noqa: S311 - not for security
+        wanted = {port} if twin_offset is None else {port, port + twin_offset}
+        if taken.isdisjoint(wanted) and all(port_is_free(p) for p in wanted):
+            taken.update(wanted)
             return port
-    raise RuntimeError("no free port pair for SeaweedFS")
+    raise RuntimeError(f"no free port in {low}-{high}")
+
+
+#: Below the kernel's ephemeral range (32768 up), so no outgoing connection takes a port between
+#: choosing it and the server binding it.
+SEAWEED_PORTS = (11000, 22000)  # their gRPC twins (+10000) stay below 32000
+OTHER_PORTS = (22000, 32000)
 
 
 def free_ports_config(data_dir: Path) -> StackConfig:
@@ -135,16 +132,8 @@ def free_ports_config(data_dir: Path) -> StackConfig:
         *(f"{s}_port" for s in SERVICES),
     ]
     taken: set[int] = set()
-    ports: dict[str, int] = {}
-    for name in seaweed:
-        ports[name] = free_port_with_grpc_twin(taken)
-        taken |= {ports[name], ports[name] + 10000}
-    for name in others:
-        port = free_port()
-        while port in taken:
-            port = free_port()
-        ports[name] = port
-        taken.add(port)
+    ports = {name: _pick(taken, *SEAWEED_PORTS, twin_offset=10000) for name in seaweed}
+    ports.update({name: _pick(taken, *OTHER_PORTS) for name in others})
     return StackConfig(data_dir=data_dir, **ports)  # type: ignore[arg-type]
 
 
