@@ -79,12 +79,6 @@ def make_broker(settings: ServiceSettings, *, description: str = "") -> KafkaBro
     )
 
 
-class EventPublisher(Protocol):
-    """Port: publish one event, returning once the broker has it (or raising)."""
-
-    async def publish(self, envelope: Envelope[Any]) -> None: ...
-
-
 class RawEventPublisher(Protocol):
     """Port: publish an already serialised event (what the outbox keeps)."""
 

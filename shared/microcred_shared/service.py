@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -28,6 +30,8 @@ from microcred_shared.settings import ServiceSettings
 log = get_logger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+
+VERSION = "0.1.0"
 
 
 @dataclass
@@ -149,10 +153,19 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan)
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.include_router(health_router(runtime.readiness_checks()))
+
+    @app.get("/asyncapi.json", tags=["events"], summary="The service's topics as AsyncAPI 3.0.")
+    async def asyncapi() -> dict[str, Any]:
+        specification = AsyncAPI(
+            runtime.broker, title=title, version=VERSION, description=description
+        )
+        document: dict[str, Any] = specification.to_specification().to_jsonable()
+        return document
+
     for router in routers:
         app.include_router(router)
     return app

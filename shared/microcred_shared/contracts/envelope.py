@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
+from typing import Annotated, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -134,14 +134,7 @@ class Envelope(BaseModel, Generic[PayloadT]):
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
 
-    def same_event(self, other: Self) -> bool:
-        return self.id == other.id
-
 
 def envelope_type(payload_type: type[PayloadT]) -> type[Envelope[PayloadT]]:
     """Return the concrete envelope model of one payload type, for parsing."""
     return Envelope[payload_type]  # type: ignore[valid-type]
-
-
-def json_schema_of(payload_type: type[EventPayload]) -> dict[str, Any]:
-    return envelope_type(payload_type).model_json_schema()
