@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -102,12 +103,38 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
+#: The first platform administrator of a development deployment (intake's defaults).
+DEVELOPMENT_ADMIN = ("admin@microcred.localhost", "microcred-admin-dev")
+VERIFY_LINK = re.compile(r"/auth/verify/([A-Za-z0-9_-]{43})")
+
+MailReader = Callable[[], list[EmailMessage]]
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: str
+    email: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
 class PlatformClient:
     """The platform's HTTP interfaces, as the learner, the evaluator and a verifier use them."""
 
-    def __init__(self, urls: Mapping[str, str], http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        urls: Mapping[str, str],
+        http: httpx.AsyncClient,
+        mail: MailReader,
+        admin: tuple[str, str] = DEVELOPMENT_ADMIN,
+    ) -> None:
         self.urls = urls
         self.http = http
+        self.mail = mail
+        self._admin = admin
 
     async def _json(self, response: httpx.Response) -> Any:
         if response.is_error:
@@ -117,25 +144,58 @@ class PlatformClient:
             )
         return response.json()
 
-    async def onboard(self, institution: Mapping[str, Any]) -> Any:
-        return await self._json(
-            await self.http.post(f"{self.urls['intake']}/institutions", json=institution)
-        )
-
-    async def register(self, institution_id: str, name: str, email: str) -> str:
-        learner = await self._json(
+    async def login(self, email: str, password: str) -> Account:
+        token = await self._json(
             await self.http.post(
-                f"{self.urls['intake']}/institutions/{institution_id}/learners",
-                json={"name": name, "email": email},
+                f"{self.urls['intake']}/auth/token", json={"email": email, "password": password}
             )
         )
-        learner_id: str = learner["id"]
-        return learner_id
+        bearer = {"Authorization": f"Bearer {token['access_token']}"}
+        me = await self._json(await self.http.get(f"{self.urls['intake']}/auth/me", headers=bearer))
+        return Account(me["user_id"], email, token["access_token"])
+
+    async def onboard(self, institution: Mapping[str, Any]) -> Any:
+        admin = await self.login(*self._admin)
+        return await self._json(
+            await self.http.post(
+                f"{self.urls['intake']}/institutions", json=institution, headers=admin.auth
+            )
+        )
+
+    async def register(
+        self, institution_id: str, name: str, email: str, password: str, timeout: float = 60
+    ) -> Account:
+        """Register, confirm the address from the e-mailed link, and log in."""
+        await self._json(
+            await self.http.post(
+                f"{self.urls['intake']}/auth/register",
+                json={
+                    "email": email,
+                    "password": password,
+                    "name": name,
+                    "institution_id": institution_id,
+                },
+            )
+        )
+
+        async def verification_token() -> str | None:
+            for message in self.mail():
+                if email in str(message.get("To", "")):
+                    found = VERIFY_LINK.search(plain_text(message))
+                    if found:
+                        return found.group(1)
+            return None
+
+        token = await wait_for("the verification e-mail", verification_token, timeout)
+        await self._json(
+            await self.http.post(f"{self.urls['intake']}/auth/verify", json={"token": token})
+        )
+        return await self.login(email, password)
 
     async def upload(
         self,
         institution_id: str,
-        learner_id: str,
+        learner: Account,
         competence_id: str,
         title: str,
         hours: str,
@@ -146,8 +206,8 @@ class PlatformClient:
         return await self._json(
             await self.http.post(
                 f"{self.urls['intake']}/institutions/{institution_id}/evidence",
+                headers=learner.auth,
                 data={
-                    "learner_id": learner_id,
                     "competence_id": competence_id,
                     "title": title,
                     "hours": hours,
@@ -196,10 +256,13 @@ def messages_to(maildir: Path, address: str) -> list[EmailMessage]:
     return [m for m in read_messages(maildir) if address in str(m.get("To", ""))]
 
 
-def claim_link(message: EmailMessage) -> str:
+def plain_text(message: EmailMessage) -> str:
     body = message.get_body(preferencelist=("plain",))
-    text = body.get_content() if body is not None else ""
-    match = CLAIM_LINK.search(text)
+    return str(body.get_content()) if body is not None else ""
+
+
+def claim_link(message: EmailMessage) -> str:
+    match = CLAIM_LINK.search(plain_text(message))
     if match is None:
         raise DemoError("the email carries no claim link")
     return match.group(0)
@@ -217,16 +280,19 @@ async def run_demo(
     institution_id = f"demo-{suffix}"
     email = f"ada.{suffix}@learners.example.org"
     async with httpx.AsyncClient(timeout=30) as http:
-        platform = PlatformClient(urls, http)
+        platform = PlatformClient(urls, http, lambda: read_messages(maildir))
         await platform.onboard(demo_institution(institution_id))
         echo(f"1. onboarded institution {institution_id} with competence digcomp-3-1")
-        learner_id = await platform.register(institution_id, "Ada Lovelace", email)
-        echo(f"2. registered learner {learner_id} <{email}>")
+        learner = await platform.register(
+            institution_id, "Ada Lovelace", email, f"demo-{suffix}-password", timeout
+        )
+        learner_id = learner.user_id
+        echo(f"2. registered learner {learner_id} <{email}>, confirmed the address, logged in")
         evidence_ids = []
         for n in range(1, 4):
             record = await platform.upload(
                 institution_id,
-                learner_id,
+                learner,
                 "digcomp-3-1",
                 f"Digital content workshop, part {n}",
                 "30",
@@ -251,7 +317,7 @@ async def run_demo(
         echo(f"5. accounting awarded the competence: {rows[0]['hours']} h approved")
 
         async def mail() -> EmailMessage | None:
-            found = messages_to(maildir, email)
+            found = [m for m in messages_to(maildir, email) if CLAIM_LINK.search(plain_text(m))]
             return found[0] if found else None
 
         message = await wait_for("the claim email", mail, timeout)

@@ -89,12 +89,16 @@ class Wiring:
     database: AsyncDatabase[Document]
 
     def subscribe(self, payload_type: type[P], handler: Handler[P]) -> None:
-        """Consume ``payload_type`` in the service's consumer group ``microcred-<service>``."""
+        """Consume ``payload_type`` in the service's consumer group for that topic.
+
+        One group per service and topic: a service's consumers of different topics then never
+        make each other rebalance when one of them joins or leaves.
+        """
         subscribe(
             self.broker,
             payload_type,
             handler,
-            group_id=f"microcred-{self.settings.service_name}",
+            group_id=consumer_group(self.settings.consumer_group, payload_type.topic),
         )
 
     def app(
@@ -121,6 +125,10 @@ class Wiring:
             extra_checks=extra_checks or {},
         )
         return create_app(runtime, title=title, description=description, routers=routers)
+
+
+def consumer_group(service_group: str, topic: str) -> str:
+    return f"{service_group}.{topic}"
 
 
 def wire(

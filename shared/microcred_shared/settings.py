@@ -51,11 +51,14 @@ class ServiceSettings(BaseSettings):
     mongodb_database: str = ""
 
     outbox_relay_interval_seconds: float = Field(default=2.0, gt=0)
+    consumer_group: str = Field(default="", description="Default: microcred-<service>.")
 
     @model_validator(mode="after")
     def _defaults(self) -> Self:
         if not self.mongodb_database:
             object.__setattr__(self, "mongodb_database", f"microcred_{self.service_name}")
+        if not self.consumer_group:
+            object.__setattr__(self, "consumer_group", f"microcred-{self.service_name}")
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://{self.http_host}:{self.http_port}")
         return self

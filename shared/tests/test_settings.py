@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pydantic import SecretStr
 
@@ -32,7 +34,20 @@ def test_service_prefix_wins_over_the_platform_prefix(monkeypatch: pytest.Monkey
 def test_production_refuses_the_development_s3_secret() -> None:
     with pytest.raises(ValueError, match="development secret"):
         IntakeSettings(environment="production")
-    IntakeSettings(environment="production", s3_secret_key=SecretStr("a-real-secret"))
+    with pytest.raises(ValueError, match="secret_key is the development key"):
+        IntakeSettings(environment="production", s3_secret_key=SecretStr("a-real-secret"))
+    with pytest.raises(ValueError, match="first_admin_password is the development one"):
+        IntakeSettings(
+            environment="production",
+            s3_secret_key=SecretStr("a-real-secret"),
+            secret_key=SecretStr(base64.b64encode(b"k" * 32).decode()),
+        )
+    IntakeSettings(
+        environment="production",
+        s3_secret_key=SecretStr("a-real-secret"),
+        secret_key=SecretStr(base64.b64encode(b"k" * 32).decode()),
+        first_admin_password=SecretStr("a-real-admin-password"),
+    )
 
 
 def test_secrets_do_not_show_in_reprs() -> None:

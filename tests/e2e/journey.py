@@ -5,19 +5,34 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any
 
+import httpx
 from pymongo import AsyncMongoClient
 
 from microcred_shared.contracts import topics
-from microcred_shared.demo import PlatformClient, demo_institution, minimal_pdf, wait_for
+from microcred_shared.demo import (
+    CLAIM_LINK,
+    Account,
+    PlatformClient,
+    demo_institution,
+    minimal_pdf,
+    plain_text,
+    wait_for,
+)
+from microcred_shared.service import consumer_group
 from microcred_shared.testing.kafka import group_lag
 from microcred_shared.testing.plugin import Platform
 
-#: Each service's consumer group and the topics it consumes.
+#: Each service's consumer group prefix and the topics it consumes.
 CONSUMERS = {
-    "microcred-intake": [topics.EVIDENCE_REVIEWED],
-    "microcred-review": [topics.EVIDENCE_SUBMITTED],
+    "microcred-intake": [
+        topics.EVIDENCE_REVIEWED,
+        topics.COMPETENCE_AWARDED,
+        topics.CREDENTIAL_ISSUED,
+    ],
+    "microcred-review": [topics.EVIDENCE_SUBMITTED, topics.EVIDENCE_WITHDRAWN],
     "microcred-accounting": [topics.EVIDENCE_REVIEWED],
     "microcred-issuer": [topics.COMPETENCE_AWARDED],
     "microcred-notifier": [topics.CREDENTIAL_ISSUED],
@@ -33,23 +48,27 @@ class Journey:
     evidence_ids: list[str]
 
 
-async def onboard_and_register(client: PlatformClient) -> tuple[str, str, str]:
+def platform_client(platform: Platform, http: httpx.AsyncClient) -> PlatformClient:
+    return PlatformClient(platform.urls, http, platform.servers.mail.messages)
+
+
+async def onboard_and_register(client: PlatformClient) -> tuple[str, Account]:
     institution_id = f"inst-{uuid.uuid4().hex[:10]}"
     email = f"learner.{uuid.uuid4().hex[:8]}@example.org"
     await client.onboard(demo_institution(institution_id))
-    learner_id = await client.register(institution_id, "Grace Hopper", email)
-    return institution_id, learner_id, email
+    learner = await client.register(institution_id, "Grace Hopper", email, "a-long-password-1")
+    return institution_id, learner
 
 
 async def upload_and_approve(
-    client: PlatformClient, institution_id: str, learner_id: str, email: str
+    client: PlatformClient, institution_id: str, learner: Account
 ) -> Journey:
     """Three uploads of 30 h for one competence, then an evaluator approves each."""
     evidence_ids = []
     for n in range(3):
         record = await client.upload(
             institution_id,
-            learner_id,
+            learner,
             COMPETENCE,
             f"Workshop {n + 1}",
             "30",
@@ -63,13 +82,23 @@ async def upload_and_approve(
             timeout=60,
         )
         await client.approve(institution_id, evidence_id, "evaluator-1")
-    return Journey(institution_id, learner_id, email, evidence_ids)
+    return Journey(institution_id, learner.user_id, learner.email, evidence_ids)
+
+
+def claim_emails(platform: Platform, journey: Journey) -> list[EmailMessage]:
+    return [
+        m
+        for m in platform.servers.mail.messages()
+        if journey.email in str(m.get("To", "")) and CLAIM_LINK.search(plain_text(m))
+    ]
 
 
 async def consumers_caught_up(platform: Platform) -> bool:
-    for group, group_topics in CONSUMERS.items():
-        if await group_lag(platform.servers.kafka_bootstrap, group, group_topics) != 0:
-            return False
+    for service_group, group_topics in CONSUMERS.items():
+        for topic in group_topics:
+            group = consumer_group(service_group, topic)
+            if await group_lag(platform.servers.kafka_bootstrap, group, [topic]) != 0:
+                return False
     return True
 
 
@@ -87,7 +116,5 @@ async def counts(
         "awards": await db("accounting")["awards"].count_documents(tenant),
         "credentials": await db("issuer")["credentials"].count_documents(tenant),
         "claims": await db("notifier")["claims"].count_documents(tenant),
-        "emails": sum(
-            journey.email in str(m.get("To", "")) for m in platform.servers.mail.messages()
-        ),
+        "emails": len(claim_emails(platform, journey)),
     }

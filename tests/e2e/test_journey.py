@@ -15,14 +15,16 @@ from pymongo import AsyncMongoClient
 
 from microcred_issuer.keys import public_key_from_multibase
 from microcred_shared.contracts import topics
-from microcred_shared.demo import PlatformClient, claim_link, wait_for
+from microcred_shared.demo import claim_link, wait_for
 from microcred_shared.testing.kafka import Redeliverer, read_topic
 from microcred_shared.testing.plugin import Platform
 from tests.e2e.journey import (
     Journey,
+    claim_emails,
     consumers_caught_up,
     counts,
     onboard_and_register,
+    platform_client,
     upload_and_approve,
 )
 
@@ -46,7 +48,7 @@ async def _true_or_none(check: Awaitable[bool]) -> bool | None:
 
 
 def emails_to(platform: Platform, journey: Journey) -> list[EmailMessage]:
-    return [m for m in platform.servers.mail.messages() if journey.email in str(m.get("To", ""))]
+    return claim_emails(platform, journey)
 
 
 async def settled(
@@ -103,7 +105,7 @@ async def test_three_approved_uploads_give_one_award_one_credential_one_email(
     platform: Platform, mongo_client: AsyncMongoClient[Any]
 ) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
-        client = PlatformClient(platform.urls, http)
+        client = platform_client(platform, http)
         journey = await upload_and_approve(client, *await onboard_and_register(client))
 
         assert await settled(platform, mongo_client, journey) == EXPECTED
@@ -133,12 +135,12 @@ async def test_every_event_delivered_twice_changes_nothing(
     platform: Platform, mongo_client: AsyncMongoClient[Any]
 ) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
-        client = PlatformClient(platform.urls, http)
-        institution_id, learner_id, email = await onboard_and_register(client)
+        client = platform_client(platform, http)
+        institution_id, learner = await onboard_and_register(client)
         redeliverer = Redeliverer(platform.servers.kafka_bootstrap, topics.ALL, institution_id)
         await redeliverer.start()
         try:
-            journey = await upload_and_approve(client, institution_id, learner_id, email)
+            journey = await upload_and_approve(client, institution_id, learner)
 
             async def all_copied() -> bool | None:
                 return True if len(redeliverer.copied_ids) >= EVENTS_PER_JOURNEY else None

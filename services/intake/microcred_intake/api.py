@@ -1,37 +1,56 @@
-"""Intake's HTTP API.
-
-Accounts and roles arrive with the accounts work; until then every route is open and scoped
-by the institution in its path.
-"""
+"""Intake's HTTP API: institutions and catalogues, evidence, and the learner's dashboard."""
 
 from __future__ import annotations
 
-import uuid
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from pymongo.errors import DuplicateKeyError
+from fastapi import APIRouter, File, Form, UploadFile
 
-from microcred_intake.domain import EvidenceForm, InstitutionCreate, LearnerCreate
-from microcred_intake.handlers import IncomingFile, Intake, public_record
+from microcred_intake.catalogues import UnknownCatalogueError, available, starter_catalogue
+from microcred_intake.dashboard import CompetenceProgress, progress
+from microcred_intake.deps import (
+    AccountsDep,
+    Caller,
+    IntakeDep,
+    require_platform_admin,
+    require_role,
+)
+from microcred_intake.domain import EvidenceForm, InstitutionCreate
+from microcred_intake.handlers import IncomingFile, Intake, Learner, public_record
+from microcred_shared.auth import Principal
 from microcred_shared.contracts.envelope import Identifier
+from microcred_shared.contracts.events import LearnerProfile
 from microcred_shared.http import ProblemError
-
-
-def _intake(request: Request) -> Intake:
-    intake: Intake = request.app.state.intake
-    return intake
-
-
-IntakeDep = Annotated[Intake, Depends(_intake)]
 
 router = APIRouter()
 
+FilesField = Annotated[
+    list[UploadFile], File(description="One or more files (PDF, PNG or JPEG by default).")
+]
+UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"description": "A file was submitted by the same learner already."},
+    413: {"description": "A file is larger than allowed."},
+    415: {"description": "A file's bytes are not of a type the institution accepts."},
+    422: {"description": "The form, the hours, the dates or the competence are not acceptable."},
+}
+
+
+@router.get("/institutions", tags=["institutions"])
+async def list_institutions(intake: IntakeDep) -> list[dict[str, Any]]:
+    """Institutions a learner can register with."""
+    return [
+        {"id": d["_id"], "name": d["name"], "country": d["country"], "locales": d["locales"]}
+        for d in await intake.store.institutions_list()
+    ]
+
 
 @router.post("/institutions", status_code=HTTPStatus.CREATED, tags=["institutions"])
-async def onboard_institution(body: InstitutionCreate, intake: IntakeDep) -> dict[str, Any]:
-    """Onboard an institution with its competence catalogue."""
+async def onboard_institution(
+    body: InstitutionCreate, caller: Caller, intake: IntakeDep
+) -> dict[str, Any]:
+    """Onboard an institution with its competence catalogue (platform administrators)."""
+    require_platform_admin(caller)
     if not await intake.store.add_institution(body):
         existing = await intake.store.institution(body.id)
         if existing != body:
@@ -48,57 +67,133 @@ async def show_institution(institution_id: Identifier, intake: IntakeDep) -> dic
     return institution.model_dump(mode="json")
 
 
-@router.post(
-    "/institutions/{institution_id}/learners", status_code=HTTPStatus.CREATED, tags=["learners"]
-)
-async def register_learner(
-    institution_id: Identifier, body: LearnerCreate, intake: IntakeDep
+@router.get("/catalogues", tags=["institutions"])
+async def starter_catalogues() -> list[str]:
+    """Names of the starter catalogues an institution can import."""
+    return available()
+
+
+@router.post("/institutions/{institution_id}/catalogue/import/{name}", tags=["institutions"])
+async def import_catalogue(
+    institution_id: Identifier, name: str, caller: Caller, intake: IntakeDep
 ) -> dict[str, Any]:
-    """Register a learner with an institution."""
-    if await intake.store.institution(institution_id) is None:
+    """Add a starter catalogue's competences (DigComp 2.2, GreenComp) to the institution's."""
+    require_role(caller, institution_id, "institution_admin")
+    institution = await intake.store.institution(institution_id)
+    if institution is None:
         raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown institution", institution_id)
-    learner_id = str(uuid.uuid4())
     try:
-        await intake.store.add_learner(institution_id, learner_id, body)
-    except DuplicateKeyError as exc:  # pragma: no cover - a uuid4 collision
-        raise ProblemError(HTTPStatus.CONFLICT, "Learner exists") from exc
-    return {"id": learner_id, "institution_id": institution_id, **body.model_dump()}
+        imported = starter_catalogue(name)
+    except UnknownCatalogueError as exc:
+        raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown catalogue", str(exc)) from exc
+    known = {c.id for c in institution.competences}
+    merged = institution.competences + [c for c in imported if c.id not in known]
+    await intake.store.replace_catalogue(
+        institution_id, [c.model_dump(mode="json") for c in merged]
+    )
+    return {"imported": len(merged) - len(institution.competences), "total": len(merged)}
+
+
+async def _learner(caller: Principal, institution_id: str, accounts: AccountsDep) -> Learner:
+    require_role(caller, institution_id, "learner")
+    user = await accounts.user(caller.user_id)
+    locale = user.get("locale", "en") if user else "en"
+    return Learner(
+        id=caller.user_id,
+        profile=LearnerProfile(name=caller.name, email=caller.email, locale=locale),
+    )
+
+
+def _incoming(files: list[UploadFile]) -> list[IncomingFile]:
+    return [IncomingFile(filename=f.filename, stream=f.file) for f in files]
 
 
 @router.post(
     "/institutions/{institution_id}/evidence",
     status_code=HTTPStatus.CREATED,
     tags=["evidence"],
-    responses={
-        413: {"description": "A file is larger than allowed."},
-        422: {"description": "The form, a file or the competence is not acceptable."},
-    },
+    responses=UPLOAD_RESPONSES,
 )
 async def upload_evidence(
     institution_id: Identifier,
     form: Annotated[EvidenceForm, Form()],
-    files: Annotated[list[UploadFile], File(description="One or more PDF, PNG or JPEG files.")],
+    files: FilesField,
+    caller: Caller,
     intake: IntakeDep,
+    accounts: AccountsDep,
 ) -> dict[str, Any]:
     """Upload a piece of evidence (multipart form) for a competence of the catalogue."""
-    incoming = [IncomingFile(filename=f.filename, stream=f.file) for f in files]
-    return await intake.submit_evidence(institution_id, form, incoming)
+    learner = await _learner(caller, institution_id, accounts)
+    return await intake.submit_evidence(institution_id, learner, form, _incoming(files))
+
+
+@router.get("/institutions/{institution_id}/evidence", tags=["evidence"])
+async def my_evidence(
+    institution_id: Identifier, caller: Caller, intake: IntakeDep
+) -> list[dict[str, Any]]:
+    """The caller's evidence at the institution, oldest first, with each one's status."""
+    return [
+        public_record(r) for r in await intake.store.evidence_of(institution_id, caller.user_id)
+    ]
+
+
+async def _readable(
+    intake: Intake, caller: Principal, institution_id: str, evidence_id: str
+) -> dict[str, Any]:
+    if caller.has_role(institution_id, "evaluator"):
+        record = await intake.store.evidence_record(institution_id, evidence_id)
+        if record is None:
+            raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown evidence", evidence_id)
+        return record
+    return await intake.own_evidence(institution_id, caller.user_id, evidence_id)
 
 
 @router.get("/institutions/{institution_id}/evidence/{evidence_id}", tags=["evidence"])
 async def show_evidence(
-    institution_id: Identifier, evidence_id: Identifier, intake: IntakeDep
+    institution_id: Identifier, evidence_id: Identifier, caller: Caller, intake: IntakeDep
 ) -> dict[str, Any]:
-    """One evidence record with its status."""
-    record = await intake.store.evidence_record(institution_id, evidence_id)
-    if record is None:
-        raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown evidence", evidence_id)
-    return public_record(record)
+    """One piece of evidence: its owner's, or any for the institution's evaluators."""
+    return public_record(await _readable(intake, caller, institution_id, evidence_id))
 
 
-@router.get("/institutions/{institution_id}/learners/{learner_id}/evidence", tags=["evidence"])
-async def list_evidence(
-    institution_id: Identifier, learner_id: Identifier, intake: IntakeDep
-) -> list[dict[str, Any]]:
-    """A learner's evidence, oldest first, with each one's status."""
-    return [public_record(r) for r in await intake.store.evidence_of(institution_id, learner_id)]
+@router.post("/institutions/{institution_id}/evidence/{evidence_id}/withdraw", tags=["evidence"])
+async def withdraw_evidence(
+    institution_id: Identifier, evidence_id: Identifier, caller: Caller, intake: IntakeDep
+) -> dict[str, Any]:
+    """Withdraw one's own evidence before any decision on it."""
+    return await intake.withdraw(institution_id, caller.user_id, evidence_id)
+
+
+@router.post(
+    "/institutions/{institution_id}/evidence/{evidence_id}/resubmit",
+    status_code=HTTPStatus.CREATED,
+    tags=["evidence"],
+    responses=UPLOAD_RESPONSES,
+)
+async def resubmit_evidence(
+    institution_id: Identifier,
+    evidence_id: Identifier,
+    form: Annotated[EvidenceForm, Form()],
+    files: FilesField,
+    caller: Caller,
+    intake: IntakeDep,
+    accounts: AccountsDep,
+) -> dict[str, Any]:
+    """Resubmit evidence an evaluator sent back with changes requested."""
+    learner = await _learner(caller, institution_id, accounts)
+    return await intake.resubmit(institution_id, learner, evidence_id, form, _incoming(files))
+
+
+@router.get("/institutions/{institution_id}/dashboard", tags=["evidence"])
+async def dashboard(
+    institution_id: Identifier, caller: Caller, intake: IntakeDep
+) -> list[CompetenceProgress]:
+    """Per competence: approved and pending hours, ECTS, progress, and badges earned."""
+    institution = await intake.store.institution(institution_id)
+    if institution is None:
+        raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown institution", institution_id)
+    return progress(
+        institution,
+        await intake.store.evidence_of(institution_id, caller.user_id),
+        await intake.store.badges_of(institution_id, caller.user_id),
+    )

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from microcred_intake.accounts import Accounts, SigningKeys
 from microcred_intake.api import router
+from microcred_intake.auth_api import router as auth_router
 from microcred_intake.handlers import Intake
 from microcred_intake.settings import IntakeSettings
 from microcred_intake.store import IntakeStore
-from microcred_shared.contracts.events import EvidenceReviewedV1, EvidenceSubmittedV1
+from microcred_shared.contracts.events import (
+    CompetenceAwardedV1,
+    CredentialIssuedV1,
+    EvidenceReviewedV1,
+    EvidenceSubmittedV1,
+    EvidenceWithdrawnV1,
+)
+from microcred_shared.crypto import MasterKeyCipher
+from microcred_shared.mail import SmtpMailer
 from microcred_shared.s3 import ObjectStore, make_s3_client
 from microcred_shared.service import wire
 from microcred_shared.settings import ServiceSettings
@@ -18,11 +28,27 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings if isinstance(settings, IntakeSettings) else IntakeSettings()
     wiring = wire(
         settings,
-        publishes=[EvidenceSubmittedV1],
-        description="Learners' evidence in; evidence-submitted out.",
+        publishes=[EvidenceSubmittedV1, EvidenceWithdrawnV1],
+        description="Learners' accounts and evidence in; evidence-submitted out.",
     )
     store = IntakeStore(wiring.database)
     objects = ObjectStore(make_s3_client(settings), settings.s3_bucket)
+    mailer = SmtpMailer(settings)
+    accounts = Accounts(
+        database=wiring.database,
+        keys=SigningKeys(
+            wiring.database["signing_keys"], MasterKeyCipher(settings.secret_key_bytes())
+        ),
+        mailer=mailer,
+        mail_from=settings.mail_from,
+        public_url=settings.public_url,
+        access_token_minutes=settings.access_token_minutes,
+        session_hours=settings.session_hours,
+        verification_hours=settings.verification_hours,
+        reset_minutes=settings.reset_minutes,
+        login_attempts_per_15_minutes=settings.login_attempts_per_15_minutes,
+        resets_per_hour=settings.resets_per_hour,
+    )
     intake = Intake(
         store=store,
         objects=objects,
@@ -31,13 +57,28 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
         max_files=settings.max_files_per_evidence,
     )
     wiring.subscribe(EvidenceReviewedV1, intake.on_evidence_reviewed)
+    wiring.subscribe(CompetenceAwardedV1, intake.on_competence_awarded)
+    wiring.subscribe(CredentialIssuedV1, intake.on_credential_issued)
+
+    async def first_admin() -> None:
+        await accounts.ensure_first_admin(
+            settings.first_admin_email, settings.first_admin_password.get_secret_value()
+        )
+
     app = wiring.app(
         title="microcred intake",
-        description="Institutions, catalogues, learners and their evidence of learning.",
+        description="Accounts, institutions and catalogues, and learners' evidence of learning.",
         outbox=[store.evidence],
-        routers=[router],
+        routers=[auth_router, router],
         object_store=objects,
-        on_start=(store.ensure_indexes, objects.ensure_bucket),
+        on_start=(
+            store.ensure_indexes,
+            accounts.ensure_indexes,
+            objects.ensure_bucket,
+            first_admin,
+        ),
+        extra_checks={"smtp": mailer.ping},
     )
     app.state.intake = intake
+    app.state.accounts = accounts
     return app

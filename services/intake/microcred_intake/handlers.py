@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -13,7 +14,6 @@ from microcred_intake.domain import (
     SNIFF_BYTES,
     EvidenceForm,
     InstitutionCreate,
-    LearnerCreate,
     object_key,
     sanitise_filename,
     sniff_content_type,
@@ -22,16 +22,20 @@ from microcred_intake.store import IntakeStore
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
+    CompetenceAwardedV1,
     CompetenceSnapshot,
+    CredentialIssuedV1,
     EvidenceReviewedV1,
     EvidenceSubmittedV1,
+    EvidenceWithdrawnV1,
     LearnerProfile,
     StoredFile,
 )
 from microcred_shared.http import ProblemError
 from microcred_shared.kafka import RawEventPublisher
 from microcred_shared.logging import get_logger
-from microcred_shared.outbox import flush, outbox_fields
+from microcred_shared.mongo import Document
+from microcred_shared.outbox import append_to_outbox, flush, outbox_fields
 from microcred_shared.s3 import ObjectStore
 
 log = get_logger(__name__)
@@ -55,7 +59,16 @@ class CheckedFile:
     sha256: str
 
 
-def check_file(incoming: IncomingFile, max_bytes: int) -> CheckedFile:
+def field_problem(location: str, message: str) -> ProblemError:
+    return ProblemError(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        "Invalid request",
+        f"{location}: {message}",
+        errors=[{"location": location, "message": message}],
+    )
+
+
+def check_file(incoming: IncomingFile, max_bytes: int, accepted: Sequence[str]) -> CheckedFile:
     """Hash and measure a file chunk by chunk, and recognise its type from its bytes."""
     digest = hashlib.sha256()
     size = 0
@@ -75,15 +88,23 @@ def check_file(incoming: IncomingFile, max_bytes: int) -> CheckedFile:
     incoming.stream.seek(0)
     name = sanitise_filename(incoming.filename)
     if size == 0:
-        raise ProblemError(HTTPStatus.UNPROCESSABLE_ENTITY, "Empty file", f"{name} is empty")
+        raise field_problem("body.files", f"{name} is empty")
     content_type = sniff_content_type(head)
-    if content_type is None:
+    if content_type is None or content_type not in accepted:
         raise ProblemError(
-            HTTPStatus.UNPROCESSABLE_ENTITY,
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
             "File type not accepted",
-            f"{name} is not a PDF, PNG or JPEG file (judged by its content, not its name)",
+            f"{name} is not one of {', '.join(accepted)} (judged by its content, not its name)",
         )
     return CheckedFile(incoming, name, content_type, size, digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class Learner:
+    """The learner submitting, as their account knows them."""
+
+    id: str
+    profile: LearnerProfile
 
 
 @dataclass
@@ -96,46 +117,54 @@ class Intake:
 
     async def _validated(
         self, institution_id: str, form: EvidenceForm, files: list[IncomingFile]
-    ) -> tuple[InstitutionCreate, CompetenceSnapshot, LearnerCreate, list[CheckedFile]]:
+    ) -> tuple[InstitutionCreate, CompetenceSnapshot, list[CheckedFile]]:
         """Everything a submission needs, checked before anything is stored."""
         institution = await self.store.institution(institution_id)
         if institution is None:
             raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown institution", institution_id)
         competence = institution.competence(form.competence_id)
         if competence is None:
-            raise ProblemError(
-                HTTPStatus.UNPROCESSABLE_ENTITY,
-                "Unknown competence",
-                f"{form.competence_id!r} is not in {institution_id}'s catalogue",
+            raise field_problem(
+                "body.competence_id",
+                f"{form.competence_id!r} is not in {institution.name}'s catalogue",
             )
-        learner = await self.store.learner(institution_id, form.learner_id)
-        if learner is None:
-            raise ProblemError(
-                HTTPStatus.UNPROCESSABLE_ENTITY,
-                "Unknown learner",
-                f"{form.learner_id!r} is not a learner of {institution_id}",
+        if form.hours > institution.max_hours_per_evidence:
+            raise field_problem(
+                "body.hours",
+                f"at most {institution.max_hours_per_evidence} hours per piece of evidence",
             )
         if not files:
-            raise ProblemError(HTTPStatus.UNPROCESSABLE_ENTITY, "No file", "attach a file")
+            raise field_problem("body.files", "attach at least one file")
         if len(files) > self.max_files:
-            raise ProblemError(
-                HTTPStatus.UNPROCESSABLE_ENTITY, "Too many files", f"at most {self.max_files}"
-            )
-        checked = [check_file(f, self.max_file_bytes) for f in files]
-        return institution, competence, learner, checked
+            raise field_problem("body.files", f"at most {self.max_files} files")
+        accepted = institution.accepted_file_types
+        checked = [check_file(f, self.max_file_bytes, accepted) for f in files]
+        return institution, competence, checked
 
     async def submit_evidence(
-        self, institution_id: str, form: EvidenceForm, files: list[IncomingFile]
+        self,
+        institution_id: str,
+        learner: Learner,
+        form: EvidenceForm,
+        files: list[IncomingFile],
+        resubmission_of: str | None = None,
     ) -> dict[str, object]:
         """Validate everything, then store files, record and event; a refusal stores nothing."""
-        institution, competence, learner, checked = await self._validated(
-            institution_id, form, files
-        )
+        institution, competence, checked = await self._validated(institution_id, form, files)
+        duplicate = await self.store.already_submitted(learner.id, [f.sha256 for f in checked])
+        if duplicate is not None and duplicate["_id"] != resubmission_of:
+            raise ProblemError(
+                HTTPStatus.CONFLICT,
+                "File already submitted",
+                f"this file is part of your evidence {duplicate['title']!r} already",
+                evidence_id=duplicate["_id"],
+            )
+
         evidence_id = str(uuid.uuid4())
         stored: list[StoredFile] = []
         try:
             for index, file in enumerate(checked):
-                key = object_key(institution_id, form.learner_id, evidence_id, index, file.name)
+                key = object_key(institution_id, learner.id, evidence_id, index, file.name)
                 await self.objects.put_stream(
                     key,
                     file.incoming.stream,
@@ -155,8 +184,8 @@ class Intake:
             event = Envelope.wrap(
                 EvidenceSubmittedV1(
                     evidence_id=evidence_id,
-                    learner_id=form.learner_id,
-                    learner=LearnerProfile.model_validate(learner.model_dump()),
+                    learner_id=learner.id,
+                    learner=learner.profile,
                     institution=institution.reference(),
                     competence=competence,
                     title=form.title,
@@ -177,13 +206,14 @@ class Intake:
             record = {
                 "_id": evidence_id,
                 "institution_id": institution_id,
-                "learner_id": form.learner_id,
+                "learner_id": learner.id,
                 "competence_id": form.competence_id,
                 "competence_title": competence.title,
-                **form.model_dump(mode="json", exclude={"learner_id", "competence_id"}),
+                **form.model_dump(mode="json", exclude={"competence_id"}),
                 "files": [f.model_dump() for f in stored],
                 "status": "submitted",
                 "submitted_at": submitted_at,
+                **({"resubmission_of": resubmission_of} if resubmission_of else {}),
                 **outbox_fields([event]),
             }
             await self.store.add_evidence(record)
@@ -195,12 +225,82 @@ class Intake:
                 except Exception:  # noqa: BLE001 - best effort; the original error matters
                     log.warning("intake.cleanup_failed", key=stored_file.key)
             raise
+        await self._publish(evidence_id)
+        log.info("evidence.submitted", evidence_id=evidence_id, institution=institution_id)
+        return public_record(record)
+
+    async def _publish(self, evidence_id: str) -> None:
         try:
             await flush(self.store.evidence, evidence_id, self.publisher)
         except Exception:
             log.warning("intake.publish_deferred", evidence_id=evidence_id, exc_info=True)
-        log.info("evidence.submitted", evidence_id=evidence_id, institution=institution_id)
-        return public_record(record)
+
+    async def own_evidence(
+        self, institution_id: str, learner_id: str, evidence_id: str
+    ) -> Document:
+        """The learner's own evidence; anyone else's is as unknown as evidence that is not."""
+        record = await self.store.evidence_record(institution_id, evidence_id)
+        if record is None or record["learner_id"] != learner_id:
+            raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown evidence", evidence_id)
+        return record
+
+    async def withdraw(self, institution_id: str, learner_id: str, evidence_id: str) -> Document:
+        """Withdraw evidence no one has decided on yet; review drops it from its queue."""
+        record = await self.own_evidence(institution_id, learner_id, evidence_id)
+        if record["status"] == "withdrawn":
+            return public_record(record)
+        withdrawn_at = datetime.now(UTC)
+        event = Envelope.wrap(
+            EvidenceWithdrawnV1(
+                evidence_id=evidence_id, learner_id=learner_id, withdrawn_at=withdrawn_at
+            ),
+            source=SOURCE,
+            subject=evidence_id,
+            tenant=institution_id,
+            event_id=deterministic_event_id("evidence-withdrawn", evidence_id),
+            time=withdrawn_at,
+        )
+        update = append_to_outbox(event)
+        update["$set"].update({"status": "withdrawn", "withdrawn_at": withdrawn_at})
+        result = await self.store.evidence.update_one(
+            {"_id": evidence_id, "status": "submitted"}, update
+        )
+        if result.modified_count != 1:
+            raise ProblemError(
+                HTTPStatus.CONFLICT,
+                "Cannot withdraw",
+                f"the evidence is {record['status']}; only evidence awaiting a decision can be "
+                "withdrawn",
+            )
+        await self._publish(evidence_id)
+        shown = await self.own_evidence(institution_id, learner_id, evidence_id)
+        return public_record(shown)
+
+    async def resubmit(
+        self,
+        institution_id: str,
+        learner: Learner,
+        evidence_id: str,
+        form: EvidenceForm,
+        files: list[IncomingFile],
+    ) -> dict[str, object]:
+        """Submit a corrected version of evidence an evaluator sent back for changes."""
+        original = await self.own_evidence(institution_id, learner.id, evidence_id)
+        if original["status"] != "changes_requested":
+            raise ProblemError(
+                HTTPStatus.CONFLICT,
+                "Cannot resubmit",
+                "only evidence an evaluator sent back with changes requested can be resubmitted",
+            )
+        record = await self.submit_evidence(
+            institution_id, learner, form, files, resubmission_of=evidence_id
+        )
+        await self.store.set_status(
+            evidence_id, "changes_requested", "resubmitted", {"resubmitted_as": record["id"]}
+        )
+        return record
+
+    # --- what other services tell the learner ------------------------------------------------
 
     async def on_evidence_reviewed(self, envelope: Envelope[EvidenceReviewedV1]) -> None:
         review = envelope.data
@@ -213,6 +313,29 @@ class Intake:
                 "reason": review.reason,
                 "decided_at": review.decided_at,
             },
+        )
+
+    async def on_competence_awarded(self, envelope: Envelope[CompetenceAwardedV1]) -> None:
+        award = envelope.data
+        await self.store.mark_awarded(
+            envelope.tenant, [e.evidence_id for e in award.evidence], award.award_id
+        )
+
+    async def on_credential_issued(self, envelope: Envelope[CredentialIssuedV1]) -> None:
+        issued = envelope.data
+        competence_id = (
+            issued.credential.get("credentialSubject", {}).get("achievement", {}).get("humanCode")
+        )
+        await self.store.add_badge(
+            {
+                "_id": issued.credential_id,
+                "institution_id": envelope.tenant,
+                "learner_id": issued.learner_id,
+                "award_id": issued.award_id,
+                "competence_id": competence_id,
+                "title": issued.achievement_title,
+                "issued_at": issued.issued_at,
+            }
         )
 
 

@@ -1,10 +1,18 @@
-from pydantic import Field
+import base64
+import binascii
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from microcred_shared.settings import S3Settings, ServiceSettings
+from microcred_shared.settings import S3Settings, ServiceSettings, SmtpSettings
+
+#: Development values, refused in production.
+DEVELOPMENT_SECRET_KEY = base64.b64encode(b"microcred-intake-development-key").decode()
+DEVELOPMENT_ADMIN_PASSWORD = "microcred-admin-dev"  # noqa: S105 - the development value
 
 
-class IntakeSettings(S3Settings, ServiceSettings):
+class IntakeSettings(S3Settings, SmtpSettings, ServiceSettings):
     """Settings of intake; variables ``MICROCRED_INTAKE_*``, then ``MICROCRED_*``."""
 
     model_config = SettingsConfigDict(env_prefix="MICROCRED_INTAKE_", extra="ignore", frozen=True)
@@ -13,3 +21,35 @@ class IntakeSettings(S3Settings, ServiceSettings):
     http_port: int = Field(default=8001, ge=1, le=65535)
     max_file_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     max_files_per_evidence: int = Field(default=10, gt=0)
+
+    secret_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_SECRET_KEY),
+        description="Base64 of 32 random bytes; seals intake's token-signing key at rest.",
+    )
+    access_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    verification_hours: int = Field(default=48, ge=1)
+    reset_minutes: int = Field(default=60, ge=5)
+    login_attempts_per_15_minutes: int = Field(default=10, ge=1)
+    resets_per_hour: int = Field(default=5, ge=1)
+
+    first_admin_email: str = "admin@microcred.localhost"
+    first_admin_password: SecretStr = SecretStr(DEVELOPMENT_ADMIN_PASSWORD)
+
+    @model_validator(mode="after")
+    def _secrets_are_usable(self) -> Self:
+        try:
+            raw = base64.b64decode(self.secret_key.get_secret_value(), validate=True)
+        except binascii.Error as exc:
+            raise ValueError("secret_key is not base64") from exc
+        if len(raw) != 32:  # noqa: PLR2004 - AES-256
+            raise ValueError("secret_key must decode to 32 bytes")
+        if self.production:
+            if self.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY:
+                raise ValueError("secret_key is the development key; set a real one")
+            if self.first_admin_password.get_secret_value() == DEVELOPMENT_ADMIN_PASSWORD:
+                raise ValueError("first_admin_password is the development one; set a real one")
+        return self
+
+    def secret_key_bytes(self) -> bytes:
+        return base64.b64decode(self.secret_key.get_secret_value())

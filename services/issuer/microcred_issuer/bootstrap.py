@@ -6,9 +6,9 @@ from fastapi import FastAPI
 
 from microcred_issuer.api import router
 from microcred_issuer.handlers import Issuer
-from microcred_issuer.keys import MasterKeyCipher
 from microcred_issuer.settings import IssuerSettings
 from microcred_shared.contracts.events import CompetenceAwardedV1, CredentialIssuedV1
+from microcred_shared.crypto import MasterKeyCipher
 from microcred_shared.service import wire
 from microcred_shared.settings import ServiceSettings
 

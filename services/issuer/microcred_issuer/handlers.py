@@ -17,10 +17,11 @@ from microcred_issuer.credential import (
     verification_method_id,
     verify_jwt,
 )
-from microcred_issuer.keys import KeyCipher, KeyStore, public_key_from_multibase
+from microcred_issuer.keys import KeyStore, public_key_from_multibase
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import CompetenceAwardedV1, CredentialIssuedV1
+from microcred_shared.crypto import KeyCipher
 from microcred_shared.kafka import RawEventPublisher
 from microcred_shared.logging import get_logger
 from microcred_shared.mongo import Document

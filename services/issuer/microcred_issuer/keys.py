@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import base58
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -18,11 +16,11 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from pymongo.errors import DuplicateKeyError
 
+from microcred_shared.crypto import KeyCipher
 from microcred_shared.mongo import Document
 
 #: Multicodec prefix of an Ed25519 public key, as Multikey's publicKeyMultibase carries it.
 ED25519_MULTICODEC = b"\xed\x01"
-NONCE_BYTES = 12
 
 
 def multibase_public_key(public_key: Ed25519PublicKey) -> str:
@@ -48,25 +46,6 @@ class SigningKey:
     @property
     def public_multibase(self) -> str:
         return multibase_public_key(self.private_key.public_key())
-
-
-class KeyCipher(Protocol):
-    """Port: wraps private keys at rest (AES-GCM here; a KMS or HSM can stand in)."""
-
-    def seal(self, plaintext: bytes, context: bytes) -> bytes: ...
-    def open(self, sealed: bytes, context: bytes) -> bytes: ...
-
-
-class MasterKeyCipher:
-    def __init__(self, master_key: bytes) -> None:
-        self._aead = AESGCM(master_key)
-
-    def seal(self, plaintext: bytes, context: bytes) -> bytes:
-        nonce = os.urandom(NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, plaintext, context)
-
-    def open(self, sealed: bytes, context: bytes) -> bytes:
-        return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context)
 
 
 class KeyStore:

@@ -21,12 +21,7 @@ from microcred_issuer.credential import (
     verify_jwt,
 )
 from microcred_issuer.handlers import Issuer, credential_id_for
-from microcred_issuer.keys import (
-    KeyStore,
-    MasterKeyCipher,
-    SigningKey,
-    public_key_from_multibase,
-)
+from microcred_issuer.keys import KeyStore, SigningKey, public_key_from_multibase
 from microcred_issuer.settings import IssuerSettings
 from microcred_shared.contracts import Envelope, topics
 from microcred_shared.contracts.events import (
@@ -36,6 +31,7 @@ from microcred_shared.contracts.events import (
     InstitutionRef,
     LearnerProfile,
 )
+from microcred_shared.crypto import MasterKeyCipher
 from microcred_shared.testing.fakes import RecordingPublisher
 
 MASTER = b"k" * 32

@@ -6,13 +6,13 @@ from fastapi import FastAPI
 
 from microcred_notifier.api import router
 from microcred_notifier.handlers import Notifier
-from microcred_notifier.mailer import SmtpMailer
 from microcred_notifier.settings import NotifierSettings
 from microcred_shared.contracts.events import (
     CredentialIssuedV1,
     NotificationFailedV1,
     NotificationSentV1,
 )
+from microcred_shared.mail import SmtpMailer
 from microcred_shared.service import wire
 from microcred_shared.settings import ServiceSettings
 

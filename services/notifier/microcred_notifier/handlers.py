@@ -15,7 +15,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from microcred_notifier.mailer import Mailer, PermanentDeliveryError
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
@@ -25,6 +24,7 @@ from microcred_shared.contracts.events import (
 )
 from microcred_shared.kafka import RawEventPublisher
 from microcred_shared.logging import get_logger
+from microcred_shared.mail import Mailer, PermanentDeliveryError
 from microcred_shared.mongo import Document
 from microcred_shared.outbox import append_to_outbox, ensure_outbox_index, flush
 

@@ -11,11 +11,11 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from microcred_notifier.handlers import Notifier
-from microcred_notifier.mailer import PermanentDeliveryError, SmtpMailer
 from microcred_notifier.settings import NotifierSettings
 from microcred_shared.contracts import Envelope, topics
 from microcred_shared.contracts.events import CredentialIssuedV1, InstitutionRef, LearnerProfile
 from microcred_shared.demo import claim_link
+from microcred_shared.mail import PermanentDeliveryError, SmtpMailer
 from microcred_shared.testing.fakes import RecordingPublisher
 from microcred_shared.testing.servers import Servers
 

@@ -7,7 +7,11 @@ from fastapi import FastAPI
 from microcred_review.api import router
 from microcred_review.handlers import Review
 from microcred_review.settings import ReviewSettings
-from microcred_shared.contracts.events import EvidenceReviewedV1, EvidenceSubmittedV1
+from microcred_shared.contracts.events import (
+    EvidenceReviewedV1,
+    EvidenceSubmittedV1,
+    EvidenceWithdrawnV1,
+)
 from microcred_shared.service import wire
 from microcred_shared.settings import ServiceSettings
 
@@ -21,6 +25,7 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     review = Review(wiring.database, wiring.publisher)
     wiring.subscribe(EvidenceSubmittedV1, review.on_evidence_submitted)
+    wiring.subscribe(EvidenceWithdrawnV1, review.on_evidence_withdrawn)
     app = wiring.app(
         title="microcred review",
         description="Evaluators' queue and decisions on evidence.",

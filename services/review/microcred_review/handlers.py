@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from microcred_review.domain import DecisionRefusedError, DecisionRequest, reviewed_event
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.envelope import deterministic_event_id
-from microcred_shared.contracts.events import EvidenceSubmittedV1
+from microcred_shared.contracts.events import EvidenceSubmittedV1, EvidenceWithdrawnV1
 from microcred_shared.http import ProblemError
 from microcred_shared.kafka import RawEventPublisher
 from microcred_shared.logging import get_logger
@@ -58,6 +58,17 @@ class Review:
             return
         log.info("review.queued", evidence_id=envelope.data.evidence_id)
 
+    async def on_evidence_withdrawn(self, envelope: Envelope[EvidenceWithdrawnV1]) -> None:
+        """Drop withdrawn evidence from the queue, unless an evaluator decided on it first."""
+        await self.queue.update_one(
+            {
+                "_id": envelope.data.evidence_id,
+                "institution_id": envelope.tenant,
+                "status": "pending",
+            },
+            {"$set": {"status": "withdrawn", "withdrawn_at": envelope.data.withdrawn_at}},
+        )
+
     async def pending(self, institution_id: str, limit: int) -> list[Document]:
         cursor = (
             self.queue.find({"institution_id": institution_id, "status": "pending"}, {"outbox": 0})
@@ -79,6 +90,8 @@ class Review:
         item = await self.item(institution_id, evidence_id)
         if item is None:
             raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown evidence", evidence_id)
+        if item["status"] == "withdrawn":
+            raise ProblemError(HTTPStatus.CONFLICT, "Withdrawn", "the learner withdrew it")
         if item["status"] != "pending":
             if item["decision"]["request"] == request.model_dump(mode="json"):
                 return item["decision"]  # type: ignore[no-any-return]  # a retried request

@@ -22,6 +22,8 @@ async def test_asyncapi_names_what_review_consumes_and_publishes() -> None:
     assert addresses == {
         "microcred.evidence.submitted.v1",
         "microcred.evidence.submitted.v1.dlq",
+        "microcred.evidence.withdrawn.v1",
+        "microcred.evidence.withdrawn.v1.dlq",
         "microcred.evidence.reviewed.v1",
     }
     schemas = document["components"]["schemas"]

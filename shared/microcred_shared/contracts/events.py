@@ -123,6 +123,17 @@ class EvidenceSubmittedV1(EventPayload):
         return self
 
 
+class EvidenceWithdrawnV1(EventPayload):
+    """A learner withdrew a piece of evidence before any decision on it (published by intake)."""
+
+    event_type: ClassVar[str] = "eu.microcred.evidence.withdrawn.v1"
+    topic: ClassVar[str] = topics.EVIDENCE_WITHDRAWN
+
+    evidence_id: Identifier
+    learner_id: Identifier
+    withdrawn_at: datetime
+
+
 class EvidenceReviewedV1(EventPayload):
     """An evaluator (or an institution's own review service) decided on a piece of evidence."""
 

@@ -14,6 +14,7 @@ P = TypeVar("P", bound=EventPayload)
 
 PAYLOADS: tuple[type[EventPayload], ...] = (
     events.EvidenceSubmittedV1,
+    events.EvidenceWithdrawnV1,
     events.EvidenceReviewedV1,
     events.CompetenceAwardedV1,
     events.AwardRevokedV1,

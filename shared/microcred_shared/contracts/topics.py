@@ -3,6 +3,7 @@
 from typing import Final
 
 EVIDENCE_SUBMITTED: Final = "microcred.evidence.submitted.v1"
+EVIDENCE_WITHDRAWN: Final = "microcred.evidence.withdrawn.v1"
 EVIDENCE_REVIEWED: Final = "microcred.evidence.reviewed.v1"
 COMPETENCE_AWARDED: Final = "microcred.competence.awarded.v1"
 AWARD_REVOKED: Final = "microcred.award.revoked.v1"
@@ -13,6 +14,7 @@ NOTIFICATION_FAILED: Final = "microcred.notification.failed.v1"
 
 ALL: Final = (
     EVIDENCE_SUBMITTED,
+    EVIDENCE_WITHDRAWN,
     EVIDENCE_REVIEWED,
     COMPETENCE_AWARDED,
     AWARD_REVOKED,

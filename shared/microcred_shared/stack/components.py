@@ -7,6 +7,7 @@ check and, where needed, a preparation step.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import os
@@ -192,10 +193,12 @@ def kafka_component(cfg: StackConfig) -> Component:
 
 
 def _kafka_cluster_id() -> str:
-    # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
-    import base64  # noqa: PLC0415
-
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """16 random bytes in URL-safe base64 without padding, as Kafka's own ids are."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # One id in 64 would start with "-", which the storage tool reads as an option.
+        if not candidate.startswith("-"):
+            return candidate
 
 
 async def kafka_ready(bootstrap: str) -> bool:

@@ -19,6 +19,8 @@ def service_env(servers: Servers, service: str) -> dict[str, object]:
         "kafka_bootstrap_servers": servers.kafka_bootstrap,
         "mongodb_uri": servers.mongodb_uri,
         "mongodb_database": f"test_{service}_{uuid.uuid4().hex[:10]}",
+        # A group of its own: joining the running platform's group would rebalance it.
+        "consumer_group": f"test-{service}-{uuid.uuid4().hex[:10]}",
         "outbox_relay_interval_seconds": 0.5,
     }
 

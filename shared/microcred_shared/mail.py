@@ -7,7 +7,7 @@ from typing import Protocol
 
 import aiosmtplib
 
-from microcred_notifier.settings import NotifierSettings
+from microcred_shared.settings import SmtpSettings
 
 
 class PermanentDeliveryError(Exception):
@@ -19,7 +19,7 @@ class Mailer(Protocol):
 
 
 class SmtpMailer:
-    def __init__(self, settings: NotifierSettings) -> None:
+    def __init__(self, settings: SmtpSettings) -> None:
         self._settings = settings
 
     async def send(self, message: EmailMessage) -> None:

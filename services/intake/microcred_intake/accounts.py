@@ -1,0 +1,423 @@
+"""Accounts: registration, e-mail verification, login, sessions, password reset, roles, tokens."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from http import HTTPStatus
+from typing import Annotated, Any, Literal, Self
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from joserfc import jwt
+from joserfc.jwk import KeySet, OKPKey
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from microcred_shared.auth import TOKEN_AUDIENCE, TOKEN_ISSUER, Membership, Principal, Role
+from microcred_shared.contracts.envelope import Identifier
+from microcred_shared.contracts.events import Email, Locale, ShortText
+from microcred_shared.crypto import KeyCipher
+from microcred_shared.http import ProblemError
+from microcred_shared.logging import get_logger
+from microcred_shared.mail import Mailer
+from microcred_shared.mongo import Document
+
+log = get_logger(__name__)
+
+# Argon2id (the library's default type) with its recommended cost (RFC 9106, second choice).
+hasher = PasswordHasher()
+
+Password = Annotated[str, StringConstraints(min_length=10, max_length=128)]
+TokenPurpose = Literal["verify", "reset"]
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: Email
+    password: Password
+    name: ShortText
+    institution_id: Identifier
+    locale: Locale = "en"
+
+    @model_validator(mode="after")
+    def _password_is_not_the_email(self) -> Self:
+        if self.password.strip().lower() == self.email.lower():
+            raise ValueError("the password must not be the e-mail address")
+        return self
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class ResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+
+
+class NewPassword(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[str, StringConstraints(min_length=20, max_length=100)]
+    password: Password
+
+
+class MembershipGrant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    role: Role
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass
+class SigningKeys:
+    """Intake's token-signing key: Ed25519, created once, sealed at rest."""
+
+    collection: Any
+    cipher: KeyCipher
+
+    async def active(self) -> tuple[str, OKPKey]:
+        document = await self.collection.find_one({"_id": "access-tokens"})
+        if document is None:
+            private = Ed25519PrivateKey.generate()
+            raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+            candidate = {
+                "_id": "access-tokens",
+                "kid": f"intake-{uuid.uuid4().hex[:12]}",
+                "sealed": self.cipher.seal(raw, b"access-tokens"),
+                "created_at": datetime.now(UTC),
+            }
+            try:
+                await self.collection.insert_one(candidate)
+                document = candidate
+            except DuplicateKeyError:
+                document = await self.collection.find_one({"_id": "access-tokens"})
+        raw = self.cipher.open(bytes(document["sealed"]), b"access-tokens")
+        key = OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(raw))
+        return document["kid"], key
+
+    async def public_set(self) -> dict[str, Any]:
+        kid, key = await self.active()
+        public = key.as_dict(private=False)
+        public.update({"kid": kid, "alg": "EdDSA", "use": "sig"})
+        return {"keys": [public]}
+
+    async def key_set(self) -> KeySet:
+        return KeySet.import_key_set(await self.public_set())  # type: ignore[arg-type]
+
+
+@dataclass
+class Accounts:
+    database: AsyncDatabase[Document]
+    keys: SigningKeys
+    mailer: Mailer
+    mail_from: str
+    public_url: str
+    access_token_minutes: int
+    session_hours: int
+    verification_hours: int
+    reset_minutes: int
+    login_attempts_per_15_minutes: int
+    resets_per_hour: int
+
+    @property
+    def users(self) -> Any:
+        return self.database["users"]
+
+    @property
+    def sessions(self) -> Any:
+        return self.database["sessions"]
+
+    @property
+    def email_tokens(self) -> Any:
+        return self.database["email_tokens"]
+
+    @property
+    def rate_limits(self) -> Any:
+        return self.database["rate_limits"]
+
+    async def ensure_indexes(self) -> None:
+        await self.users.create_index("email", unique=True)
+        await self.users.create_index("memberships.institution")
+        await self.sessions.create_index("expires_at", expireAfterSeconds=0)
+        await self.email_tokens.create_index("expires_at", expireAfterSeconds=0)
+        await self.rate_limits.create_index("expires_at", expireAfterSeconds=0)
+        await self.users.create_index([("created_at", ASCENDING)])
+
+    # --- users --------------------------------------------------------------------------------
+
+    async def ensure_first_admin(self, email: str, password: str) -> None:
+        """The platform's first administrator, so that someone can onboard institutions."""
+        try:
+            await self.users.insert_one(
+                {
+                    "_id": str(uuid.uuid4()),
+                    "email": normalise_email(email),
+                    "name": "Platform administrator",
+                    "password_hash": hasher.hash(password),
+                    "email_verified": True,
+                    "platform_admin": True,
+                    "memberships": [],
+                    "locale": "en",
+                    "created_at": datetime.now(UTC),
+                }
+            )
+        except DuplicateKeyError:
+            return
+        log.info("accounts.first_admin_created")
+
+    async def register(self, registration: Registration) -> Document:
+        """Create an unverified learner account and e-mail the verification link.
+
+        Registering an address that exists reveals nothing: the same answer is given, and the
+        owner of the address is told by e-mail instead.
+        """
+        email = normalise_email(registration.email)
+        user: Document = {
+            "_id": str(uuid.uuid4()),
+            "email": email,
+            "name": registration.name,
+            "password_hash": hasher.hash(registration.password),
+            "email_verified": False,
+            "platform_admin": False,
+            "memberships": [{"institution": registration.institution_id, "role": "learner"}],
+            "locale": registration.locale,
+            "created_at": datetime.now(UTC),
+        }
+        try:
+            await self.users.insert_one(user)
+        except DuplicateKeyError:
+            existing = await self.users.find_one({"email": email})
+            await self._send(
+                existing or user,
+                "Someone tried to register with your address",
+                "An account with this address exists already. If it was you, log in or reset "
+                f"your password at {self.public_url}/auth/password-reset.",
+            )
+            return {"status": "pending_verification"}
+        token = await self._issue_email_token(user["_id"], "verify", self.verification_hours * 60)
+        await self._send(
+            user,
+            "Confirm your e-mail address",
+            f"Welcome to microcred, {user['name']}.\n\nConfirm your address to activate your "
+            f"account:\n\n  {self.public_url}/auth/verify/{token}\n",
+        )
+        return {"status": "pending_verification"}
+
+    async def verify_email(self, token: str) -> Document:
+        user_id = await self._consume_email_token(token, "verify")
+        await self.users.update_one({"_id": user_id}, {"$set": {"email_verified": True}})
+        user: Document = await self.users.find_one({"_id": user_id})
+        return user
+
+    async def authenticate(self, credentials: Credentials, client: str) -> Document:
+        email = normalise_email(credentials.email)
+        await self._limit("login", f"{email}|{client}", self.login_attempts_per_15_minutes, 15 * 60)
+        user = await self.users.find_one({"email": email})
+        # The same work whether or not the account exists: no timing oracle.
+        stored_hash = user["password_hash"] if user is not None else _dummy_hash()
+        try:
+            hasher.verify(stored_hash, credentials.password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            user = None
+        if user is None:
+            raise ProblemError(
+                HTTPStatus.UNAUTHORIZED, "Login failed", "wrong e-mail address or password"
+            )
+        if not user["email_verified"]:
+            raise ProblemError(
+                HTTPStatus.FORBIDDEN,
+                "E-mail not verified",
+                "follow the link in the e-mail we sent you first",
+            )
+        if hasher.check_needs_rehash(user["password_hash"]):
+            await self.users.update_one(
+                {"_id": user["_id"]},
+                {"$set": {"password_hash": hasher.hash(credentials.password)}},
+            )
+        authenticated: Document = user
+        return authenticated
+
+    async def request_reset(self, request: ResetRequest, client: str) -> None:
+        email = normalise_email(request.email)
+        await self._limit("reset", f"{email}|{client}", self.resets_per_hour, 3600)
+        user = await self.users.find_one({"email": email})
+        if user is None:
+            return  # the same answer either way: accounts are not enumerable
+        token = await self._issue_email_token(user["_id"], "reset", self.reset_minutes)
+        await self._send(
+            user,
+            "Reset your password",
+            f"Choose a new password here (valid for {self.reset_minutes} minutes):\n\n"
+            f"  {self.public_url}/auth/password-reset/{token}\n\n"
+            "If you did not ask for this, ignore this message.",
+        )
+
+    async def reset_password(self, request: NewPassword) -> None:
+        user_id = await self._consume_email_token(request.token, "reset")
+        await self.users.update_one(
+            {"_id": user_id},
+            {"$set": {"password_hash": hasher.hash(request.password), "email_verified": True}},
+        )
+        # Every session of the account ends: whoever knew the old password is out.
+        await self.sessions.delete_many({"user_id": user_id})
+
+    async def grant(self, institution_id: str, grant: MembershipGrant) -> Document:
+        membership = {"institution": institution_id, "role": grant.role}
+        email = normalise_email(grant.email)
+        result = await self.users.update_one(
+            {"email": email}, {"$addToSet": {"memberships": membership}}
+        )
+        if result.matched_count == 0:
+            raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown account", grant.email)
+        user: Document = await self.users.find_one({"email": email})
+        return user
+
+    async def user(self, user_id: str) -> Document | None:
+        document: Document | None = await self.users.find_one({"_id": user_id})
+        return document
+
+    # --- tokens and sessions -----------------------------------------------------------------
+
+    async def access_token(self, user: Document) -> tuple[str, int]:
+        kid, key = await self.keys.active()
+        now = int(datetime.now(UTC).timestamp())
+        lifetime = self.access_token_minutes * 60
+        claims = {
+            "iss": TOKEN_ISSUER,
+            "aud": TOKEN_AUDIENCE,
+            "sub": user["_id"],
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": uuid.uuid4().hex,
+            "email": user["email"],
+            "name": user["name"],
+            "roles": user.get("memberships", []),
+            "padm": bool(user.get("platform_admin")),
+        }
+        header = {"alg": "EdDSA", "kid": kid, "typ": "at+jwt"}
+        return jwt.encode(header, claims, key, algorithms=["EdDSA"]), lifetime
+
+    async def open_session(self, user: Document) -> tuple[str, str]:
+        """A browser session: the cookie's value and the session's CSRF token."""
+        session_id, csrf = new_token(), new_token()
+        await self.sessions.insert_one(
+            {
+                "_id": digest(session_id),
+                "user_id": user["_id"],
+                "csrf": csrf,
+                "expires_at": datetime.now(UTC) + timedelta(hours=self.session_hours),
+            }
+        )
+        return session_id, csrf
+
+    async def session(self, session_id: str) -> tuple[Principal, str] | None:
+        record = await self.sessions.find_one({"_id": digest(session_id)})
+        if record is None or record["expires_at"] <= datetime.now(UTC):
+            return None
+        user = await self.user(record["user_id"])
+        if user is None:
+            return None
+        return principal_of(user), record["csrf"]
+
+    async def close_session(self, session_id: str) -> None:
+        await self.sessions.delete_one({"_id": digest(session_id)})
+
+    # --- e-mail tokens, rate limits, mail ----------------------------------------------------
+
+    async def _issue_email_token(self, user_id: str, purpose: TokenPurpose, minutes: int) -> str:
+        token = new_token()
+        await self.email_tokens.insert_one(
+            {
+                "_id": digest(token),
+                "user_id": user_id,
+                "purpose": purpose,
+                "expires_at": datetime.now(UTC) + timedelta(minutes=minutes),
+            }
+        )
+        return token
+
+    async def _consume_email_token(self, token: str, purpose: TokenPurpose) -> str:
+        key = {"_id": digest(token), "purpose": purpose}
+        record = await self.email_tokens.find_one(key)
+        # Deleting it is what uses it: of two clicks at once, only one deletes it.
+        used = record is not None and (await self.email_tokens.delete_one(key)).deleted_count == 1
+        if record is None or not used or record["expires_at"] <= datetime.now(UTC):
+            raise ProblemError(
+                HTTPStatus.BAD_REQUEST, "Invalid or expired link", "ask for a new one"
+            )
+        user_id: str = record["user_id"]
+        return user_id
+
+    async def _limit(self, action: str, key: str, limit: int, window_seconds: int) -> None:
+        now = datetime.now(UTC)
+        window = int(now.timestamp()) // window_seconds
+        counter_id = f"{action}:{digest(key)}:{window}"
+        await self.rate_limits.update_one(
+            {"_id": counter_id},
+            {
+                "$inc": {"count": 1},
+                "$setOnInsert": {"expires_at": now + timedelta(seconds=window_seconds)},
+            },
+            upsert=True,
+        )
+        counter = await self.rate_limits.find_one({"_id": counter_id})
+        if counter is not None and counter["count"] > limit:
+            retry_after = window_seconds - int(now.timestamp()) % window_seconds
+            raise ProblemError(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "Too many attempts",
+                f"try again in {retry_after} seconds",
+                retry_after=retry_after,
+            )
+
+    async def _send(self, user: Document, subject: str, text: str) -> None:
+        message = EmailMessage()
+        message["Subject"] = f"microcred: {subject}"
+        message["From"] = self.mail_from
+        message["To"] = user["email"]
+        message.set_content(text)
+        await self.mailer.send(message)
+
+
+def principal_of(user: Document) -> Principal:
+    return Principal(
+        user_id=user["_id"],
+        email=user["email"],
+        name=user["name"],
+        memberships=tuple(Membership.model_validate(m) for m in user.get("memberships", [])),
+        platform_admin=bool(user.get("platform_admin")),
+    )
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hasher.hash(secrets.token_urlsafe(16))

@@ -1,0 +1,86 @@
+"""Who is calling: a bearer token (API) or a session cookie (browser), as route dependencies."""
+
+from __future__ import annotations
+
+import hmac
+from http import HTTPStatus
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from microcred_intake.accounts import Accounts
+from microcred_intake.handlers import Intake
+from microcred_shared.auth import InvalidTokenError, Principal, Role, verify_token
+from microcred_shared.http import ProblemError
+
+SESSION_COOKIE = "microcred_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+def _accounts(request: Request) -> Accounts:
+    accounts: Accounts = request.app.state.accounts
+    return accounts
+
+
+IntakeDep = Annotated[Intake, Depends(_intake)]
+AccountsDep = Annotated[Accounts, Depends(_accounts)]
+
+
+async def _caller(request: Request, accounts: AccountsDep) -> Principal | None:
+    authorization = request.headers.get("Authorization", "")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ProblemError(HTTPStatus.UNAUTHORIZED, "Unauthorized", "use a Bearer token")
+        try:
+            return verify_token(token, await accounts.keys.key_set())
+        except InvalidTokenError as exc:
+            raise ProblemError(HTTPStatus.UNAUTHORIZED, "Unauthorized", str(exc)) from exc
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        return None
+    session = await accounts.session(session_id)
+    if session is None:
+        return None
+    principal, csrf = session
+    if request.method not in SAFE_METHODS:
+        # A cookie rides along with any cross-site request; the CSRF token does not.
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            sent = str((await request.form()).get(CSRF_FIELD, ""))
+        if not hmac.compare_digest(sent.encode(), csrf.encode()):
+            raise ProblemError(HTTPStatus.FORBIDDEN, "CSRF check failed", "reload the page")
+    request.state.csrf_token = csrf
+    return principal
+
+
+async def _signed_in(caller: Annotated[Principal | None, Depends(_caller)]) -> Principal:
+    if caller is None:
+        raise ProblemError(HTTPStatus.UNAUTHORIZED, "Unauthorized", "log in first")
+    return caller
+
+
+MaybeCaller = Annotated[Principal | None, Depends(_caller)]
+Caller = Annotated[Principal, Depends(_signed_in)]
+
+
+def require_role(caller: Principal, institution_id: str, *roles: Role) -> None:
+    """Refuse unless the caller holds one of ``roles`` at the institution."""
+    if not caller.has_role(institution_id, *roles):
+        raise ProblemError(
+            HTTPStatus.FORBIDDEN, "Forbidden", f"you have no such role at {institution_id}"
+        )
+
+
+def require_platform_admin(caller: Principal) -> None:
+    if not caller.platform_admin:
+        raise ProblemError(HTTPStatus.FORBIDDEN, "Forbidden", "platform administrators only")

@@ -1,0 +1,85 @@
+"""Test support: intake in the test's event loop on real servers.
+
+It comes with an institution and a verified learner; intake's own tests and the platform's
+cross-service tests use it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+from pymongo import AsyncMongoClient
+
+from microcred_intake.bootstrap import build_app
+from microcred_intake.settings import IntakeSettings
+from microcred_shared.demo import Account, PlatformClient, demo_institution
+from microcred_shared.s3 import ObjectStore, make_s3_client
+from microcred_shared.testing.apps import running, service_env
+from microcred_shared.testing.servers import Servers
+
+
+@dataclass
+class Harness:
+    http: httpx.AsyncClient
+    client: PlatformClient
+    settings: IntakeSettings
+    objects: ObjectStore
+    servers: Servers
+    institution_id: str
+    learner: Account
+
+    async def new_learner(self, institution_id: str | None = None) -> Account:
+        email = f"learner.{uuid.uuid4().hex[:8]}@example.org"
+        return await self.client.register(
+            institution_id or self.institution_id, "Ada Lovelace", email, "a-long-password-1"
+        )
+
+    async def database(self) -> Any:
+        client: AsyncMongoClient[Any] = AsyncMongoClient(self.servers.mongodb_uri)
+        return client, client[self.settings.mongodb_database]
+
+
+def intake_settings(servers: Servers, **overrides: Any) -> IntakeSettings:
+    return IntakeSettings(
+        **service_env(servers, "intake"),  # type: ignore[arg-type]
+        s3_endpoint_url=servers.s3_endpoint,
+        s3_access_key=servers.s3_access_key,
+        s3_secret_key=SecretStr(servers.s3_secret_key),
+        s3_bucket=f"test-intake-{uuid.uuid4().hex[:10]}",
+        smtp_host=servers.smtp_host,
+        smtp_port=servers.smtp_port,
+        public_url="https://intake.example.org",
+        **overrides,
+    )
+
+
+@asynccontextmanager
+async def harness(servers: Servers, **overrides: Any) -> AsyncIterator[Harness]:
+    """Intake with its own database and bucket, an institution, and a verified learner."""
+    settings = intake_settings(servers, **overrides)
+    async with running(build_app(settings)) as http:
+        client = PlatformClient({"intake": "http://service"}, http, servers.mail.messages)
+        institution_id = f"inst-{uuid.uuid4().hex[:10]}"
+        await client.onboard(demo_institution(institution_id))
+        email = f"learner.{uuid.uuid4().hex[:8]}@example.org"
+        learner = await client.register(institution_id, "Ada Lovelace", email, "a-long-password-1")
+        try:
+            yield Harness(
+                http,
+                client,
+                settings,
+                ObjectStore(make_s3_client(settings), settings.s3_bucket),
+                servers,
+                institution_id,
+                learner,
+            )
+        finally:
+            mongo: AsyncMongoClient[Any] = AsyncMongoClient(servers.mongodb_uri)
+            await mongo.drop_database(settings.mongodb_database)
+            await mongo.close()
