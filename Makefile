@@ -15,7 +15,7 @@ export UV_PYTHON := python3.11
 PACKAGES := microcred_shared microcred_intake microcred_review microcred_accounting \
 	microcred_issuer microcred_notifier
 
-.PHONY: up down status test lint format demo install clean help
+.PHONY: up down status test lint format demo install clean help bench
 
 help:
 	@echo "make up      run the platform on the embedded stack (Kafka, SecantusDB, SeaweedFS, SMTP sink)"
@@ -23,6 +23,7 @@ help:
 	@echo "make lint    ruff and mypy"
 	@echo "make demo    walk one learner through the running platform (writes demo-output/)"
 	@echo "make down    stop everything 'make up' started in the background"
+	@echo "make bench   benchmarks (bench/README.md): intake's memory during a 50 MiB upload"
 
 $(UV):
 	@python3 -m venv $(BOOTSTRAP)
@@ -52,11 +53,14 @@ demo: install
 test: install
 	@$(VENV)/bin/pytest
 
+bench: install
+	@$(VENV)/bin/python bench/upload_memory.py
+
 lint: install
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy $(addprefix -p ,$(PACKAGES))
-	@for tests in shared/tests services/*/tests tests; do $(VENV)/bin/mypy $$tests || exit 1; done
+	@for tests in shared/tests services/*/tests tests bench; do $(VENV)/bin/mypy $$tests || exit 1; done
 
 format: install
 	@$(VENV)/bin/ruff format .

@@ -64,7 +64,7 @@ async def harness(servers: Servers, **overrides: Any) -> AsyncIterator[Harness]:
     """Intake with its own database and bucket, an institution, and a verified learner."""
     settings = intake_settings(servers, **overrides)
     async with running(build_app(settings)) as http:
-        client = PlatformClient({"intake": "http://service"}, http, servers.mail.messages)
+        client = PlatformClient({"intake": "https://service"}, http, servers.mail.messages)
         institution_id = f"inst-{uuid.uuid4().hex[:10]}"
         await client.onboard(demo_institution(institution_id))
         email = f"learner.{uuid.uuid4().hex[:8]}@example.org"

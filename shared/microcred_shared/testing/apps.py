@@ -30,5 +30,5 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Start the app's lifespan (broker, database, relay) and give an HTTP client to it."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="https://service") as client:
             yield client

@@ -5,9 +5,12 @@ Loaded by the workspace's pytest configuration (``-p microcred_shared.testing.pl
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,7 +52,8 @@ class Platform:
 @pytest.fixture(scope="session")
 def platform(servers: Servers, topics_ready: None) -> Iterator[Platform]:  # noqa: ARG001
     """All five services, started once per session through ``microcred``'s supervisor."""
-    config = servers.stack or free_ports_config(servers.scratch / "services")
+    scratch = None if servers.stack else Path(tempfile.mkdtemp(prefix="microcred-services-"))
+    config = servers.stack or free_ports_config(scratch or Path())
     control.start_group(config, "services", env=servers.platform_env())
     try:
         yield Platform(
@@ -59,6 +63,8 @@ def platform(servers: Servers, topics_ready: None) -> Iterator[Platform]:  # noq
         )
     finally:
         control.stop_group(config, "services")
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture

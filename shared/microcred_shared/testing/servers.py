@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -79,7 +79,6 @@ class Servers:
     mail: MailReader
     #: The embedded stack's configuration (embedded mode only), for restarting and ports.
     stack: StackConfig | None = None
-    scratch: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="microcred-")))
 
     def platform_env(self) -> dict[str, str]:
         """Variables that point services at these servers."""
