@@ -8,6 +8,7 @@ from microcred_intake.accounts import Accounts, SigningKeys
 from microcred_intake.api import router
 from microcred_intake.auth_api import router as auth_router
 from microcred_intake.handlers import Intake
+from microcred_intake.pages import router as pages_router
 from microcred_intake.settings import IntakeSettings
 from microcred_intake.store import IntakeStore
 from microcred_shared.contracts.events import (
@@ -69,7 +70,7 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
         title="microcred intake",
         description="Accounts, institutions and catalogues, and learners' evidence of learning.",
         outbox=[store.evidence],
-        routers=[auth_router, router],
+        routers=[auth_router, router, pages_router],
         object_store=objects,
         on_start=(
             store.ensure_indexes,
@@ -81,4 +82,5 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.intake = intake
     app.state.accounts = accounts
+    app.state.issuer_url = settings.issuer_url.rstrip("/")
     return app

@@ -33,6 +33,10 @@ class IntakeSettings(S3Settings, SmtpSettings, ServiceSettings):
     login_attempts_per_15_minutes: int = Field(default=10, ge=1)
     resets_per_hour: int = Field(default=5, ge=1)
 
+    issuer_url: str = Field(
+        default="http://127.0.0.1:8004", description="Where learners' badge links point."
+    )
+
     first_admin_email: str = "admin@microcred.localhost"
     first_admin_password: SecretStr = SecretStr(DEVELOPMENT_ADMIN_PASSWORD)
 

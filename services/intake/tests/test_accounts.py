@@ -171,7 +171,8 @@ async def test_password_reset_by_e_mail_ends_old_sessions(intake: Harness) -> No
 
     assert (await token_for(intake, email, "a-long-password-1")).status_code == 401
     assert (await token_for(intake, email, "a-brand-new-password")).status_code == 200
-    old_session = await intake.http.get("/auth/me", cookies=session_cookie)
+    intake.http.cookies.update(session_cookie)
+    old_session = await intake.http.get("/auth/me")
     assert old_session.status_code == 401
 
 

@@ -126,4 +126,5 @@ class StackConfig(BaseSettings):
             env[prefix + "HTTP_HOST"] = self.host
             env[prefix + "HTTP_PORT"] = str(self.service_port(service))
             env[prefix + "PUBLIC_URL"] = self.service_url(service)
+        env["MICROCRED_INTAKE_ISSUER_URL"] = self.service_url("issuer")
         return env
