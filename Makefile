@@ -15,7 +15,7 @@ export UV_PYTHON := python3.11
 PACKAGES := microcred_shared microcred_intake microcred_review microcred_accounting \
 	microcred_issuer microcred_notifier
 
-.PHONY: up down status test lint format demo install clean help bench
+.PHONY: up down status test lint format demo install clean help bench chromium
 
 help:
 	@echo "make up      run the platform on the embedded stack (Kafka, SecantusDB, SeaweedFS, SMTP sink)"
@@ -38,6 +38,17 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml $(wildcard s
 
 install: $(VENV)/.synced .cache/kafka/libs/.pom-sha256
 
+# The browser tests: Debian's Chromium (never a browser Playwright downloads) and axe-core.
+AXE_CORE_VERSION := 4.14.1
+AXE_CORE := .cache/node/.axe-core-$(AXE_CORE_VERSION)
+
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+$(AXE_CORE):
+	@npm install --prefix .cache/node --save-exact --no-audit --no-fund --loglevel=error axe-core@$(AXE_CORE_VERSION)
+	@touch $@
+
 up: install
 	@$(MICROCRED) up
 
@@ -50,7 +61,7 @@ status: install
 demo: install
 	@$(MICROCRED) demo --out demo-output
 
-test: install
+test: install chromium $(AXE_CORE)
 	@$(VENV)/bin/pytest
 
 bench: install

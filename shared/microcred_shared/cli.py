@@ -22,9 +22,11 @@ app = typer.Typer(
     add_completion=False,
 )
 infra_app = typer.Typer(help="The embedded servers: Kafka, SecantusDB, SeaweedFS, SMTP sink.")
+institution_app = typer.Typer(help="Institutions and their catalogues (platform administrators).")
 mail_app = typer.Typer(help="Messages kept by the embedded SMTP sink.")
 app.add_typer(infra_app, name="infra")
 app.add_typer(mail_app, name="mail")
+app.add_typer(institution_app, name="institution")
 
 
 def _config() -> StackConfig:
@@ -181,3 +183,88 @@ def demo(
     except DemoError as exc:
         typer.echo(f"demo failed: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+AdminEmail = Annotated[
+    str, typer.Option(envvar="MICROCRED_ADMIN_EMAIL", help="A platform administrator's e-mail.")
+]
+AdminPassword = Annotated[
+    str,
+    typer.Option(
+        envvar="MICROCRED_ADMIN_PASSWORD",
+        prompt=True,
+        hide_input=True,
+        help="Their password (asked for when not in MICROCRED_ADMIN_PASSWORD).",
+    ),
+]
+IntakeUrl = Annotated[
+    str | None, typer.Option(help="Intake's URL; default: the embedded platform's.")
+]
+
+
+def _admin_call(
+    intake_url: str | None, email: str, password: str, method: str, path: str, body: object
+) -> dict[str, object]:
+    import httpx  # noqa: PLC0415
+
+    base = intake_url or _config().service_url("intake")
+    with httpx.Client(base_url=base, timeout=30) as http:
+        token = http.post("/auth/token", json={"email": email, "password": password})
+        if token.is_error:
+            typer.echo(f"login refused: {token.json().get('detail', token.text)}", err=True)
+            raise typer.Exit(1)
+        response = http.request(
+            method,
+            path,
+            json=body,
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        )
+    if response.is_error:
+        problem = response.json()
+        typer.echo(f"{problem.get('title')}: {problem.get('detail', '')}", err=True)
+        raise typer.Exit(1)
+    result: dict[str, object] = response.json()
+    return result
+
+
+@institution_app.command("onboard")
+def institution_onboard(
+    file: Annotated[Path, typer.Argument(help="JSON: the institution and its catalogue.")],
+    admin_email: AdminEmail = "admin@microcred.localhost",
+    admin_password: AdminPassword = "",
+    intake_url: IntakeUrl = None,
+) -> None:
+    """Onboard an institution from a JSON file (see docs/institution.example.json)."""
+    import json  # noqa: PLC0415
+
+    try:
+        body = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        typer.echo(f"cannot read {file}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    created = _admin_call(intake_url, admin_email, admin_password, "POST", "/institutions", body)
+    competences = created.get("competences", [])
+    count = len(competences) if isinstance(competences, list) else 0
+    typer.echo(f"onboarded {created['id']} ({created['name']}) with {count} competences")
+
+
+@institution_app.command("import-catalogue")
+def institution_import_catalogue(
+    institution_id: str,
+    catalogue: Annotated[str, typer.Argument(help="digcomp-2.2 or greencomp")],
+    admin_email: AdminEmail = "admin@microcred.localhost",
+    admin_password: AdminPassword = "",
+    intake_url: IntakeUrl = None,
+) -> None:
+    """Add a starter catalogue's competences to an institution's catalogue."""
+    result = _admin_call(
+        intake_url,
+        admin_email,
+        admin_password,
+        "POST",
+        f"/institutions/{institution_id}/catalogue/import/{catalogue}",
+        None,
+    )
+    typer.echo(
+        f"imported {result['imported']} competences of {catalogue}; {result['total']} in all"
+    )

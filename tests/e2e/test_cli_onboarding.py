@@ -1,0 +1,86 @@
+"""``microcred institution`` onboards an institution and imports starter catalogues."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from microcred_shared.testing.plugin import Platform
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def microcred(platform: Platform, *args: str, password: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "microcred"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            **platform.config.to_env(),
+            "MICROCRED_ADMIN_PASSWORD": password,
+        },
+        check=False,
+    )
+
+
+def test_onboarding_and_catalogue_import_from_the_command_line(
+    platform: Platform, tmp_path: Path
+) -> None:
+    institution = json.loads((ROOT / "docs" / "institution.example.json").read_text())
+    institution["id"] = f"cli-{uuid.uuid4().hex[:8]}"
+    file = tmp_path / "institution.json"
+    file.write_text(json.dumps(institution))
+
+    wrong = microcred(platform, "institution", "onboard", str(file), password="not-it")
+    assert wrong.returncode == 1
+    assert "login refused" in wrong.stderr
+
+    onboarded = microcred(
+        platform, "institution", "onboard", str(file), password="microcred-admin-dev"
+    )
+    assert onboarded.returncode == 0, onboarded.stderr
+    assert f"onboarded {institution['id']}" in onboarded.stdout
+
+    imported = microcred(
+        platform,
+        "institution",
+        "import-catalogue",
+        institution["id"],
+        "greencomp",
+        password="microcred-admin-dev",
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 12 competences of greencomp; 13 in all" in imported.stdout
+    again = microcred(
+        platform,
+        "institution",
+        "import-catalogue",
+        institution["id"],
+        "greencomp",
+        password="microcred-admin-dev",
+    )
+    assert "imported 0 competences" in again.stdout
+
+    catalogue = httpx.get(f"{platform.urls['intake']}/institutions/{institution['id']}").json()
+    assert {c["id"] for c in catalogue["competences"]} >= {"greencomp-1.1", "greencomp-4.3"}
+    unknown = microcred(
+        platform,
+        "institution",
+        "import-catalogue",
+        institution["id"],
+        "nope",
+        password="microcred-admin-dev",
+    )
+    assert unknown.returncode == 1
+    assert "Unknown catalogue" in unknown.stderr
