@@ -8,6 +8,8 @@ elsewhere alone (``MICROCRED_ISSUER_MONGODB_URI=...``). Defaults match the embed
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -79,6 +81,19 @@ class ServiceSettings(BaseSettings):
         # The service's own prefix wins over the platform-wide one.
         common = EnvSettingsSource(settings_cls, env_prefix=COMMON_PREFIX)
         return (init_settings, env_settings, common, dotenv_settings, file_secret_settings)
+
+
+def aes_key(name: str, value: SecretStr, development_value: str, production: bool) -> bytes:
+    """Decode a base64 AES-256 key setting, refusing a malformed or (in production) known one."""
+    try:
+        raw = base64.b64decode(value.get_secret_value(), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"{name} is not base64") from exc
+    if len(raw) != 32:  # noqa: PLR2004 - AES-256
+        raise ValueError(f"{name} must decode to 32 bytes")
+    if production and value.get_secret_value() == development_value:
+        raise ValueError(f"{name} is the development key; set a real one")
+    return raw
 
 
 class S3Settings(BaseSettings):

@@ -12,7 +12,14 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from microcred_intake.accounts import Credentials, MembershipGrant, NewPassword, Registration
 from microcred_intake.accounts import ResetRequest as ResetRequestBody
-from microcred_intake.deps import SESSION_COOKIE, AccountsDep, Caller, IntakeDep, require_role
+from microcred_intake.deps import (
+    SESSION_COOKIE,
+    AccountsDep,
+    Caller,
+    IntakeDep,
+    require_role,
+    set_session_cookie,
+)
 from microcred_shared.contracts.envelope import Identifier
 from microcred_shared.http import ProblemError
 
@@ -84,20 +91,6 @@ async def login(body: Credentials, request: Request, accounts: AccountsDep) -> J
     response = JSONResponse({"csrf_token": csrf, "email": user["email"]})
     set_session_cookie(response, session_id, accounts, request)
     return response
-
-
-def set_session_cookie(
-    response: Response, session_id: str, accounts: AccountsDep, request: Request
-) -> None:
-    response.set_cookie(
-        SESSION_COOKIE,
-        session_id,
-        max_age=accounts.session_hours * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=accounts.public_url.startswith("https://") or request.url.scheme == "https",
-        path="/",
-    )
 
 
 @router.post("/auth/logout", status_code=HTTPStatus.NO_CONTENT)

@@ -6,7 +6,7 @@ import hmac
 from http import HTTPStatus
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from microcred_intake.accounts import Accounts
 from microcred_intake.handlers import Intake
@@ -19,18 +19,33 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _intake(request: Request) -> Intake:
+def intake_of(request: Request) -> Intake:
     intake: Intake = request.app.state.intake
     return intake
 
 
-def _accounts(request: Request) -> Accounts:
+def accounts_of(request: Request) -> Accounts:
     accounts: Accounts = request.app.state.accounts
     return accounts
 
 
-IntakeDep = Annotated[Intake, Depends(_intake)]
-AccountsDep = Annotated[Accounts, Depends(_accounts)]
+IntakeDep = Annotated[Intake, Depends(intake_of)]
+AccountsDep = Annotated[Accounts, Depends(accounts_of)]
+
+
+def set_session_cookie(
+    response: Response, session_id: str, accounts: Accounts, request: Request
+) -> None:
+    """The browser session's cookie: HttpOnly, SameSite, Secure wherever users come by https."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=accounts.session_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=accounts.public_url.startswith("https://") or request.url.scheme == "https",
+        path="/",
+    )
 
 
 async def _caller(request: Request, accounts: AccountsDep) -> Principal | None:

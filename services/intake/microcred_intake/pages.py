@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from microcred_intake.accounts import (
-    Accounts,
     Credentials,
     NewPassword,
     Registration,
@@ -27,9 +26,9 @@ from microcred_intake.accounts import (
 )
 from microcred_intake.accounts import ResetRequest as ResetRequestBody
 from microcred_intake.dashboard import progress
-from microcred_intake.deps import SESSION_COOKIE
+from microcred_intake.deps import SESSION_COOKIE, accounts_of, intake_of, set_session_cookie
 from microcred_intake.domain import EvidenceForm, InstitutionCreate
-from microcred_intake.handlers import IncomingFile, Intake, Learner
+from microcred_intake.handlers import IncomingFile, Learner
 from microcred_intake.i18n import LANGUAGES, Translator, choose_language
 from microcred_shared.auth import Principal
 from microcred_shared.contracts.events import LearnerProfile
@@ -88,16 +87,6 @@ class PageContext:
         return response
 
 
-def _accounts(request: Request) -> Accounts:
-    accounts: Accounts = request.app.state.accounts
-    return accounts
-
-
-def _intake(request: Request) -> Intake:
-    intake: Intake = request.app.state.intake
-    return intake
-
-
 async def context(request: Request) -> PageContext:
     language = choose_language(
         request.query_params.get("lang"),
@@ -107,7 +96,7 @@ async def context(request: Request) -> PageContext:
     translator = Translator.for_language(language)
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
-        session = await _accounts(request).session(session_id)
+        session = await accounts_of(request).session(session_id)
         if session is not None:
             return PageContext(request, translator, session[0], session[1])
     csrf = request.cookies.get(FORM_CSRF_COOKIE) or new_token()
@@ -169,7 +158,7 @@ async def _register_page(
 ) -> HTMLResponse:
     institutions = [
         {"id": d["_id"], "name": d["name"], "country": d["country"]}
-        for d in await _intake(page.request).store.institutions_list()
+        for d in await intake_of(page.request).store.institutions_list()
     ]
     return page.render(
         "pages/register.html.j2",
@@ -194,11 +183,11 @@ async def register(request: Request) -> Response:
         return await _register_page(
             page, values, field_errors(page, exc), HTTPStatus.UNPROCESSABLE_ENTITY
         )
-    if await _intake(request).store.institution(registration.institution_id) is None:
+    if await intake_of(request).store.institution(registration.institution_id) is None:
         return await _register_page(
             page, values, [page._("Choose an institution.")], HTTPStatus.UNPROCESSABLE_ENTITY
         )
-    await _accounts(request).register(registration)
+    await accounts_of(request).register(registration)
     return page.render(
         "pages/message.html.j2",
         title=page._("Check your e-mail"),
@@ -225,7 +214,7 @@ async def login(request: Request) -> Response:
     if not csrf_ok(page, form):
         return refused(page)
     email = str(form.get("email", ""))
-    accounts = _accounts(request)
+    accounts = accounts_of(request)
     try:
         credentials = Credentials.model_validate(
             {"email": email, "password": str(form.get("password", ""))}
@@ -249,14 +238,7 @@ async def login(request: Request) -> Response:
         )
     session_id, _csrf = await accounts.open_session(user)
     response = see("/dashboard")
-    response.set_cookie(
-        SESSION_COOKIE,
-        session_id,
-        max_age=accounts.session_hours * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https" or accounts.public_url.startswith("https://"),
-    )
+    set_session_cookie(response, session_id, accounts, request)
     response.delete_cookie(FORM_CSRF_COOKIE)
     return response
 
@@ -271,7 +253,7 @@ async def logout(request: Request) -> Response:
         return refused(page)
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
-        await _accounts(request).close_session(session_id)
+        await accounts_of(request).close_session(session_id)
     response = see("/")
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -313,7 +295,7 @@ async def dashboard(request: Request) -> Response:
     page = await context(request)
     if page.user is None:
         return see("/login")
-    intake = _intake(request)
+    intake = intake_of(request)
     institution_id = _learner_institution(page.user, request)
     institution = await intake.store.institution(institution_id) if institution_id else None
     if institution is None:
@@ -346,7 +328,7 @@ async def _upload_page(
     errors: list[str],
     status: int = HTTPStatus.OK,
 ) -> HTMLResponse:
-    intake = _intake(page.request)
+    intake = intake_of(page.request)
     return page.render(
         "pages/evidence_new.html.j2",
         status,
@@ -367,7 +349,7 @@ async def upload_form(request: Request) -> Response:
         return see("/login")
     institution_id = _learner_institution(page.user, request)
     institution = (
-        await _intake(request).store.institution(institution_id) if institution_id else None
+        await intake_of(request).store.institution(institution_id) if institution_id else None
     )
     if institution is None:
         return see("/dashboard")
@@ -379,7 +361,7 @@ async def upload(request: Request) -> Response:
     page = await context(request)
     if page.user is None:
         return see("/login")
-    intake = _intake(request)
+    intake = intake_of(request)
     institution_id = _learner_institution(page.user, request)
     institution = await intake.store.institution(institution_id) if institution_id else None
     if institution is None:
@@ -391,7 +373,7 @@ async def upload(request: Request) -> Response:
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
     try:
         evidence = EvidenceForm.model_validate(values)
-        accounts = _accounts(request)
+        accounts = accounts_of(request)
         user = await accounts.user(page.user.user_id)
         learner = Learner(
             id=page.user.user_id,
@@ -431,7 +413,7 @@ async def withdraw(evidence_id: str, request: Request) -> Response:
     if institution_id is None:
         return see("/dashboard")
     try:
-        await _intake(request).withdraw(institution_id, page.user.user_id, evidence_id)
+        await intake_of(request).withdraw(institution_id, page.user.user_id, evidence_id)
     except ProblemError as exc:
         return page.render(
             "pages/message.html.j2",
@@ -461,7 +443,7 @@ async def reset_request(request: Request) -> Response:
         return refused(page)
     try:
         body = ResetRequestBody.model_validate({"email": str(form.get("email", ""))})
-        await _accounts(request).request_reset(
+        await accounts_of(request).request_reset(
             body, request.client.host if request.client else "unknown"
         )
     except ValidationError as exc:
@@ -507,7 +489,7 @@ async def reset(token: str, request: Request) -> Response:
         body = NewPassword.model_validate(
             {"token": token, "password": str(form.get("password", ""))}
         )
-        await _accounts(request).reset_password(body)
+        await accounts_of(request).reset_password(body)
     except ValidationError as exc:
         return page.render(
             "pages/reset_confirm.html.j2",

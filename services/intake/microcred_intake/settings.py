@@ -1,11 +1,10 @@
 import base64
-import binascii
 from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from microcred_shared.settings import S3Settings, ServiceSettings, SmtpSettings
+from microcred_shared.settings import S3Settings, ServiceSettings, SmtpSettings, aes_key
 
 #: Development values, refused in production.
 DEVELOPMENT_SECRET_KEY = base64.b64encode(b"microcred-intake-development-key").decode()
@@ -42,18 +41,13 @@ class IntakeSettings(S3Settings, SmtpSettings, ServiceSettings):
 
     @model_validator(mode="after")
     def _secrets_are_usable(self) -> Self:
-        try:
-            raw = base64.b64decode(self.secret_key.get_secret_value(), validate=True)
-        except binascii.Error as exc:
-            raise ValueError("secret_key is not base64") from exc
-        if len(raw) != 32:  # noqa: PLR2004 - AES-256
-            raise ValueError("secret_key must decode to 32 bytes")
-        if self.production:
-            if self.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY:
-                raise ValueError("secret_key is the development key; set a real one")
-            if self.first_admin_password.get_secret_value() == DEVELOPMENT_ADMIN_PASSWORD:
-                raise ValueError("first_admin_password is the development one; set a real one")
+        self.secret_key_bytes()
+        if (
+            self.production
+            and self.first_admin_password.get_secret_value() == DEVELOPMENT_ADMIN_PASSWORD
+        ):
+            raise ValueError("first_admin_password is the development one; set a real one")
         return self
 
     def secret_key_bytes(self) -> bytes:
-        return base64.b64decode(self.secret_key.get_secret_value())
+        return aes_key("secret_key", self.secret_key, DEVELOPMENT_SECRET_KEY, self.production)

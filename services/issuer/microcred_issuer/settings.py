@@ -1,11 +1,10 @@
 import base64
-import binascii
 from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from microcred_shared.settings import ServiceSettings
+from microcred_shared.settings import ServiceSettings, aes_key
 
 #: The development master key (32 zero-free bytes); refused outside development and test.
 DEVELOPMENT_MASTER_KEY = base64.b64encode(b"microcred-development-master-key").decode()
@@ -25,15 +24,8 @@ class IssuerSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _master_key_is_usable(self) -> Self:
-        try:
-            raw = base64.b64decode(self.master_key.get_secret_value(), validate=True)
-        except binascii.Error as exc:
-            raise ValueError("master_key is not base64") from exc
-        if len(raw) != 32:  # noqa: PLR2004 - AES-256
-            raise ValueError("master_key must decode to 32 bytes")
-        if self.production and self.master_key.get_secret_value() == DEVELOPMENT_MASTER_KEY:
-            raise ValueError("master_key is the development key; set a real one")
+        self.master_key_bytes()
         return self
 
     def master_key_bytes(self) -> bytes:
-        return base64.b64decode(self.master_key.get_secret_value())
+        return aes_key("master_key", self.master_key, DEVELOPMENT_MASTER_KEY, self.production)

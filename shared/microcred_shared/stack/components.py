@@ -302,8 +302,20 @@ def s3_component(cfg: StackConfig) -> Component:
 
     async def healthy() -> bool:
         async with httpx.AsyncClient(timeout=2) as client:
-            response = await client.get(f"{cfg.s3_endpoint}/healthz")
-        return response.status_code == 200  # noqa: PLR2004
+            gateway = await client.get(f"{cfg.s3_endpoint}/healthz")
+            if gateway.status_code != 200:  # noqa: PLR2004
+                return False
+            status = (await client.get(f"http://{cfg.host}:{cfg.s3_master_port}/dir/status")).json()
+        # The gateway answers before the volume server has told the master about the volumes it
+        # holds; until it has, objects stored before a restart cannot be read.
+        nodes = [
+            node
+            for centre in status["Topology"].get("DataCenters") or []
+            for rack in centre.get("Racks") or []
+            for node in rack.get("DataNodes") or []
+        ]
+        registered = sum(int(node.get("Volumes", 0)) for node in nodes)
+        return bool(nodes) and registered >= len(list(directory.glob("*.dat")))
 
     return Component(
         name="s3",
