@@ -202,3 +202,14 @@ async def test_roles_are_granted_by_institution_administrators(intake: Harness) 
     evaluator = await intake.client.login(other.email, "a-long-password-1")
     me = (await intake.http.get("/auth/me", headers=evaluator.auth)).json()
     assert {"institution": intake.institution_id, "role": "evaluator"} in me["memberships"]
+
+
+async def test_reset_requests_are_limited(intake: Harness) -> None:
+    statuses = [
+        (
+            await intake.http.post("/auth/password-reset", json={"email": intake.learner.email})
+        ).status_code
+        for _ in range(intake.settings.resets_per_hour + 1)
+    ]
+    assert set(statuses[:-1]) == {202}
+    assert statuses[-1] == 429
