@@ -97,6 +97,19 @@ def verify_token(token: str, keys: KeySet, *, now: float | None = None) -> Princ
     return claims.principal()
 
 
+async def bearer_principal(authorization: str, keys: RemoteKeySet) -> Principal:
+    """The principal of an ``Authorization: Bearer`` header, or a 401 problem."""
+    from microcred_shared.http import ProblemError  # noqa: PLC0415 - http imports FastAPI
+
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ProblemError(401, "Unauthorized", "send an access token (Authorization: Bearer)")
+    try:
+        return await keys.verify(token)
+    except InvalidTokenError as exc:
+        raise ProblemError(401, "Unauthorized", str(exc)) from exc
+
+
 class RemoteKeySet:
     """Intake's published key set, fetched on first use and again when an unknown key appears."""
 

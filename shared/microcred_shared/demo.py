@@ -154,6 +154,22 @@ class PlatformClient:
         me = await self._json(await self.http.get(f"{self.urls['intake']}/auth/me", headers=bearer))
         return Account(me["user_id"], email, token["access_token"])
 
+    async def grant(self, institution_id: str, email: str, role: str) -> Any:
+        admin = await self.login(*self._admin)
+        return await self._json(
+            await self.http.post(
+                f"{self.urls['intake']}/institutions/{institution_id}/members",
+                json={"email": email, "role": role},
+                headers=admin.auth,
+            )
+        )
+
+    async def evaluator(self, institution_id: str, email: str, password: str) -> Account:
+        """A new account with the evaluator role at the institution."""
+        await self.register(institution_id, "Evaluator", email, password)
+        await self.grant(institution_id, email, "evaluator")
+        return await self.login(email, password)  # a fresh token carries the new role
+
     async def onboard(self, institution: Mapping[str, Any]) -> Any:
         admin = await self.login(*self._admin)
         return await self._json(
@@ -221,17 +237,23 @@ class PlatformClient:
             )
         )
 
-    async def queued(self, institution_id: str, evidence_id: str) -> dict[str, Any] | None:
+    async def queued(
+        self, institution_id: str, evidence_id: str, evaluator: Account
+    ) -> dict[str, Any] | None:
         queue = await self._json(
-            await self.http.get(f"{self.urls['review']}/institutions/{institution_id}/queue")
+            await self.http.get(
+                f"{self.urls['review']}/institutions/{institution_id}/queue",
+                headers=evaluator.auth,
+            )
         )
         return next((item for item in queue if item["evidence_id"] == evidence_id), None)
 
-    async def approve(self, institution_id: str, evidence_id: str, evaluator: str) -> Any:
+    async def approve(self, institution_id: str, evidence_id: str, evaluator: Account) -> Any:
+        item = f"{self.urls['review']}/institutions/{institution_id}/queue/{evidence_id}"
+        await self._json(await self.http.post(f"{item}/claim", headers=evaluator.auth))
         return await self._json(
             await self.http.post(
-                f"{self.urls['review']}/institutions/{institution_id}/queue/{evidence_id}/decision",
-                json={"decision": "approve", "evaluator_id": evaluator},
+                f"{item}/decision", json={"decision": "approve"}, headers=evaluator.auth
             )
         )
 
@@ -288,6 +310,9 @@ async def run_demo(
         )
         learner_id = learner.user_id
         echo(f"2. registered learner {learner_id} <{email}>, confirmed the address, logged in")
+        evaluator = await platform.evaluator(
+            institution_id, f"evaluator.{suffix}@staff.example.org", f"demo-{suffix}-evaluator"
+        )
         evidence_ids = []
         for n in range(1, 4):
             record = await platform.upload(
@@ -303,10 +328,10 @@ async def run_demo(
         for evidence_id in evidence_ids:
             await wait_for(
                 f"evidence {evidence_id} in the review queue",
-                functools.partial(platform.queued, institution_id, evidence_id),
+                functools.partial(platform.queued, institution_id, evidence_id, evaluator),
                 timeout,
             )
-            await platform.approve(institution_id, evidence_id, "evaluator-demo")
+            await platform.approve(institution_id, evidence_id, evaluator)
         echo("4. an evaluator approved all three (90 h = 3 ECTS)")
 
         async def awarded() -> Any:

@@ -53,6 +53,10 @@ class ServiceSettings(BaseSettings):
     mongodb_database: str = ""
 
     outbox_relay_interval_seconds: float = Field(default=2.0, gt=0)
+    jwks_url: str = Field(
+        default="http://127.0.0.1:8001/.well-known/jwks.json",
+        description="Intake's key set, which verifies callers' access tokens.",
+    )
     consumer_group: str = Field(default="", description="Default: microcred-<service>.")
 
     @model_validator(mode="after")

@@ -75,13 +75,16 @@ async def upload_and_approve(
             (f"proof-{n}.pdf", minimal_pdf(f"proof {n}"), "application/pdf"),
         )
         evidence_ids.append(record["id"])
+    evaluator = await client.evaluator(
+        institution_id, f"evaluator.{uuid.uuid4().hex[:8]}@example.org", "evaluator-password"
+    )
     for evidence_id in evidence_ids:
         await wait_for(
             f"{evidence_id} queued",
-            functools.partial(client.queued, institution_id, evidence_id),
+            functools.partial(client.queued, institution_id, evidence_id, evaluator),
             timeout=60,
         )
-        await client.approve(institution_id, evidence_id, "evaluator-1")
+        await client.approve(institution_id, evidence_id, evaluator)
     return Journey(institution_id, learner.user_id, learner.email, evidence_ids)
 
 

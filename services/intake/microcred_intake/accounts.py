@@ -240,7 +240,9 @@ class Accounts:
 
     async def authenticate(self, credentials: Credentials, client: str) -> Document:
         email = normalise_email(credentials.email)
-        await self._limit("login", f"{email}|{client}", self.login_attempts_per_15_minutes, 15 * 60)
+        # Only failures count toward the limit: guessing is throttled, using is not.
+        limit_key = f"{email}|{client}"
+        await self._refuse_if_over("login", limit_key, self.login_attempts_per_15_minutes, 900)
         user = await self.users.find_one({"email": email})
         # The same work whether or not the account exists: no timing oracle.
         stored_hash = user["password_hash"] if user is not None else _dummy_hash()
@@ -249,6 +251,7 @@ class Accounts:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             user = None
         if user is None:
+            await self._count("login", limit_key, 900)
             raise ProblemError(
                 HTTPStatus.UNAUTHORIZED, "Login failed", "wrong e-mail address or password"
             )
@@ -377,27 +380,39 @@ class Accounts:
         user_id: str = record["user_id"]
         return user_id
 
-    async def _limit(self, action: str, key: str, limit: int, window_seconds: int) -> None:
-        now = datetime.now(UTC)
-        window = int(now.timestamp()) // window_seconds
-        counter_id = f"{action}:{digest(key)}:{window}"
-        await self.rate_limits.update_one(
-            {"_id": counter_id},
-            {
-                "$inc": {"count": 1},
-                "$setOnInsert": {"expires_at": now + timedelta(seconds=window_seconds)},
-            },
-            upsert=True,
-        )
+    def _counter(self, action: str, key: str, window_seconds: int) -> tuple[str, int]:
+        now = int(datetime.now(UTC).timestamp())
+        retry_after = window_seconds - now % window_seconds
+        return f"{action}:{digest(key)}:{now // window_seconds}", retry_after
+
+    async def _refuse_if_over(self, action: str, key: str, limit: int, window_seconds: int) -> None:
+        counter_id, retry_after = self._counter(action, key, window_seconds)
         counter = await self.rate_limits.find_one({"_id": counter_id})
-        if counter is not None and counter["count"] > limit:
-            retry_after = window_seconds - int(now.timestamp()) % window_seconds
+        if counter is not None and counter["count"] >= limit:
             raise ProblemError(
                 HTTPStatus.TOO_MANY_REQUESTS,
                 "Too many attempts",
                 f"try again in {retry_after} seconds",
                 retry_after=retry_after,
             )
+
+    async def _count(self, action: str, key: str, window_seconds: int) -> None:
+        counter_id, _ = self._counter(action, key, window_seconds)
+        await self.rate_limits.update_one(
+            {"_id": counter_id},
+            {
+                "$inc": {"count": 1},
+                "$setOnInsert": {
+                    "expires_at": datetime.now(UTC) + timedelta(seconds=window_seconds)
+                },
+            },
+            upsert=True,
+        )
+
+    async def _limit(self, action: str, key: str, limit: int, window_seconds: int) -> None:
+        """Count an attempt, refusing it once ``limit`` were made in the window."""
+        await self._refuse_if_over(action, key, limit, window_seconds)
+        await self._count(action, key, window_seconds)
 
     async def _send(self, user: Document, subject: str, text: str) -> None:
         message = EmailMessage()

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from microcred_review.api import router
 from microcred_review.handlers import Review
 from microcred_review.settings import ReviewSettings
+from microcred_shared.auth import RemoteKeySet
 from microcred_shared.contracts.events import (
     EvidenceReviewedV1,
     EvidenceSubmittedV1,
@@ -34,4 +35,5 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
         on_start=(review.ensure_indexes,),
     )
     app.state.review = review
+    app.state.keys = RemoteKeySet(settings.jwks_url)
     return app

@@ -127,4 +127,5 @@ class StackConfig(BaseSettings):
             env[prefix + "HTTP_PORT"] = str(self.service_port(service))
             env[prefix + "PUBLIC_URL"] = self.service_url(service)
         env["MICROCRED_INTAKE_ISSUER_URL"] = self.service_url("issuer")
+        env["MICROCRED_JWKS_URL"] = f"{self.service_url('intake')}/.well-known/jwks.json"
         return env

@@ -15,10 +15,12 @@ from microcred_shared.contracts.events import (
 )
 
 
-def submitted(tenant: str = "inst-a", learner: str = "learner-1") -> Envelope[EvidenceSubmittedV1]:
+def submitted(
+    tenant: str = "inst-a", learner: str = "learner-1", evidence_id: str = "ev-1"
+) -> Envelope[EvidenceSubmittedV1]:
     return Envelope.wrap(
         EvidenceSubmittedV1(
-            evidence_id="ev-1",
+            evidence_id=evidence_id,
             learner_id=learner,
             learner=LearnerProfile(name="Ada", email="ada@example.org"),
             institution=InstitutionRef(id=tenant, name="Inst A", country="PT"),
@@ -41,6 +43,6 @@ def submitted(tenant: str = "inst-a", learner: str = "learner-1") -> Envelope[Ev
             submitted_at=datetime(2026, 2, 1, tzinfo=UTC),
         ),
         source="/tests",
-        subject="ev-1",
+        subject=evidence_id,
         tenant=tenant,
     )
