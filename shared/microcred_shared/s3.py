@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Iterator
 from contextlib import suppress
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -160,6 +161,11 @@ class ObjectStore:
                 return None
             raise
         return dict(response)
+
+    async def open(self, key: str) -> tuple[dict[str, Any], Iterator[bytes]]:
+        """An object's metadata and its bytes in chunks, read as they are sent on."""
+        response = await asyncio.to_thread(self._client.get_object, Bucket=self.bucket, Key=key)
+        return dict(response), response["Body"].iter_chunks(chunk_size=256 * 1024)
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._client.delete_object, Bucket=self.bucket, Key=key)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
 
 from microcred_intake.catalogues import UnknownCatalogueError, available, starter_catalogue
 from microcred_intake.dashboard import CompetenceProgress, progress
@@ -154,6 +156,35 @@ async def show_evidence(
 ) -> dict[str, Any]:
     """One piece of evidence: its owner's, or any for the institution's evaluators."""
     return public_record(await _readable(intake, caller, institution_id, evidence_id))
+
+
+@router.get(
+    "/institutions/{institution_id}/evidence/{evidence_id}/files/{index}", tags=["evidence"]
+)
+async def download_file(
+    institution_id: Identifier,
+    evidence_id: Identifier,
+    index: Annotated[int, Path(ge=0, le=99)],
+    caller: Caller,
+    intake: IntakeDep,
+) -> StreamingResponse:
+    """A file of the evidence, for its owner and the institution's evaluators."""
+    record = await _readable(intake, caller, institution_id, evidence_id)
+    files = record.get("files", [])
+    if index >= len(files):
+        raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown file", f"evidence has {len(files)}")
+    stored = files[index]
+    _, chunks = await intake.objects.open(stored["key"])
+    return StreamingResponse(
+        iterate_in_threadpool(chunks),
+        media_type=stored["content_type"],
+        headers={
+            "Content-Disposition": f'attachment; filename="{stored["filename"]}"',
+            "Content-Length": str(stored["size"]),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 @router.post("/institutions/{institution_id}/evidence/{evidence_id}/withdraw", tags=["evidence"])

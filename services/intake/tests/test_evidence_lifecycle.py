@@ -223,3 +223,25 @@ async def test_statuses_dashboard_and_resubmission_follow_the_events(intake: Har
         await asyncio.sleep(0.2)
         [row] = (await intake.http.get(dashboard_path, headers=intake.learner.auth)).json()
     assert row["badges"][0]["credential_id"] == "urn:uuid:badge-1"
+
+
+async def test_files_are_served_to_their_owner_and_the_institutions_evaluators(
+    intake: Harness,
+) -> None:
+    content = minimal_pdf("the certificate itself")
+    record = (await upload(intake, intake.learner, content)).json()
+    path = f"/institutions/{intake.institution_id}/evidence/{record['id']}/files/0"
+
+    own = await intake.http.get(path, headers=intake.learner.auth)
+    assert own.status_code == 200
+    assert own.content == content
+    assert own.headers["content-type"] == "application/pdf"
+    assert "attachment" in own.headers["content-disposition"]
+
+    stranger = await intake.new_learner()
+    assert (await intake.http.get(path, headers=stranger.auth)).status_code == 404
+    await intake.client.grant(intake.institution_id, stranger.email, "evaluator")
+    evaluator = await intake.client.login(stranger.email, "a-long-password-1")
+    assert (await intake.http.get(path, headers=evaluator.auth)).content == content
+    missing = await intake.http.get(path[:-1] + "5", headers=intake.learner.auth)
+    assert missing.status_code == 404
