@@ -35,6 +35,12 @@ class SmtpMailer:
                 start_tls=s.smtp_security == "starttls",
                 timeout=s.smtp_timeout_seconds,
             )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            # Every recipient refused: a 5xx for an address does not heal by retrying.
+            codes = [error.code for error in exc.recipients]
+            if codes and all(500 <= code < 600 for code in codes):  # noqa: PLR2004
+                raise PermanentDeliveryError(f"recipient refused: {codes}") from exc
+            raise
         except aiosmtplib.SMTPResponseException as exc:
             if 500 <= exc.code < 600:  # noqa: PLR2004
                 raise PermanentDeliveryError(f"{exc.code} {exc.message}") from exc

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http import HTTPStatus
@@ -24,7 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from microcred_shared.auth import TOKEN_AUDIENCE, TOKEN_ISSUER, Membership, Principal, Role
-from microcred_shared.contracts.envelope import Identifier
+from microcred_shared.contracts.envelope import InstitutionId
 from microcred_shared.contracts.events import Email, Locale, ShortText
 from microcred_shared.crypto import KeyCipher
 from microcred_shared.http import ProblemError
@@ -47,7 +48,7 @@ class Registration(BaseModel):
     email: Email
     password: Password
     name: ShortText
-    institution_id: Identifier
+    institution_id: InstitutionId
     locale: Locale = "en"
 
     @model_validator(mode="after")
@@ -147,6 +148,7 @@ class Accounts:
     reset_minutes: int
     login_attempts_per_15_minutes: int
     resets_per_hour: int
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def users(self) -> Any:
@@ -182,7 +184,7 @@ class Accounts:
                     "_id": str(uuid.uuid4()),
                     "email": normalise_email(email),
                     "name": "Platform administrator",
-                    "password_hash": hasher.hash(password),
+                    "password_hash": await hash_password(password),
                     "email_verified": True,
                     "platform_admin": True,
                     "memberships": [],
@@ -205,7 +207,7 @@ class Accounts:
             "_id": str(uuid.uuid4()),
             "email": email,
             "name": registration.name,
-            "password_hash": hasher.hash(registration.password),
+            "password_hash": await hash_password(registration.password),
             "email_verified": False,
             "platform_admin": False,
             "memberships": [{"institution": registration.institution_id, "role": "learner"}],
@@ -240,18 +242,17 @@ class Accounts:
 
     async def authenticate(self, credentials: Credentials, client: str) -> Document:
         email = normalise_email(credentials.email)
-        # Only failures count toward the limit: guessing is throttled, using is not.
+        # Every attempt is counted before the password is checked (so concurrent guesses cannot
+        # slip past the limit), and a success takes its count back: guessing is throttled,
+        # using is not.
         limit_key = f"{email}|{client}"
-        await self._refuse_if_over("login", limit_key, self.login_attempts_per_15_minutes, 900)
+        await self._limit("login", limit_key, self.login_attempts_per_15_minutes, 900)
         user = await self.users.find_one({"email": email})
         # The same work whether or not the account exists: no timing oracle.
         stored_hash = user["password_hash"] if user is not None else _dummy_hash()
-        try:
-            hasher.verify(stored_hash, credentials.password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+        if not await verify_password(stored_hash, credentials.password):
             user = None
         if user is None:
-            await self._count("login", limit_key, 900)
             raise ProblemError(
                 HTTPStatus.UNAUTHORIZED, "Login failed", "wrong e-mail address or password"
             )
@@ -261,10 +262,11 @@ class Accounts:
                 "E-mail not verified",
                 "follow the link in the e-mail we sent you first",
             )
+        await self._count("login", limit_key, 900, -1)
         if hasher.check_needs_rehash(user["password_hash"]):
             await self.users.update_one(
                 {"_id": user["_id"]},
-                {"$set": {"password_hash": hasher.hash(credentials.password)}},
+                {"$set": {"password_hash": await hash_password(credentials.password)}},
             )
         authenticated: Document = user
         return authenticated
@@ -275,20 +277,34 @@ class Accounts:
         user = await self.users.find_one({"email": email})
         if user is None:
             return  # the same answer either way: accounts are not enumerable
-        token = await self._issue_email_token(user["_id"], "reset", self.reset_minutes)
-        await self._send(
-            user,
-            "Reset your password",
-            f"Choose a new password here (valid for {self.reset_minutes} minutes):\n\n"
-            f"  {self.public_url}/auth/password-reset/{token}\n\n"
-            "If you did not ask for this, ignore this message.",
-        )
+        # Sent after the answer, so that its timing tells nothing about the account either.
+        task = asyncio.create_task(self._send_reset(user))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send_reset(self, user: Document) -> None:
+        try:
+            token = await self._issue_email_token(user["_id"], "reset", self.reset_minutes)
+            await self._send(
+                user,
+                "Reset your password",
+                f"Choose a new password here (valid for {self.reset_minutes} minutes):\n\n"
+                f"  {self.public_url}/auth/password-reset/{token}\n\n"
+                "If you did not ask for this, ignore this message.",
+            )
+        except Exception:
+            log.warning("accounts.reset_mail_failed", exc_info=True)
 
     async def reset_password(self, request: NewPassword) -> None:
         user_id = await self._consume_email_token(request.token, "reset")
         await self.users.update_one(
             {"_id": user_id},
-            {"$set": {"password_hash": hasher.hash(request.password), "email_verified": True}},
+            {
+                "$set": {
+                    "password_hash": await hash_password(request.password),
+                    "email_verified": True,
+                }
+            },
         )
         # Every session of the account ends: whoever knew the old password is out.
         await self.sessions.delete_many({"user_id": user_id})
@@ -396,23 +412,26 @@ class Accounts:
                 retry_after=retry_after,
             )
 
-    async def _count(self, action: str, key: str, window_seconds: int) -> None:
+    async def _count(self, action: str, key: str, window_seconds: int, step: int = 1) -> int:
         counter_id, _ = self._counter(action, key, window_seconds)
         await self.rate_limits.update_one(
             {"_id": counter_id},
             {
-                "$inc": {"count": 1},
+                "$inc": {"count": step},
                 "$setOnInsert": {
                     "expires_at": datetime.now(UTC) + timedelta(seconds=window_seconds)
                 },
             },
             upsert=True,
         )
+        counter = await self.rate_limits.find_one({"_id": counter_id})
+        return int(counter["count"]) if counter is not None else 0
 
     async def _limit(self, action: str, key: str, limit: int, window_seconds: int) -> None:
         """Count an attempt, refusing it once ``limit`` were made in the window."""
         await self._refuse_if_over(action, key, limit, window_seconds)
-        await self._count(action, key, window_seconds)
+        if await self._count(action, key, window_seconds) > limit:
+            await self._refuse_if_over(action, key, limit, window_seconds)
 
     async def _send(self, user: Document, subject: str, text: str) -> None:
         message = EmailMessage()
@@ -436,3 +455,18 @@ def principal_of(user: Document) -> Principal:
 @functools.cache
 def _dummy_hash() -> str:
     return hasher.hash(secrets.token_urlsafe(16))
+
+
+async def hash_password(password: str) -> str:
+    """Argon2id in a worker thread: ~0.1 s of CPU must not stall the event loop."""
+    return await asyncio.to_thread(hasher.hash, password)
+
+
+async def verify_password(stored_hash: str, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return hasher.verify(stored_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(check)

@@ -97,7 +97,12 @@ async def import_catalogue(
 
 
 async def _learner(caller: Principal, institution_id: str, accounts: AccountsDep) -> Learner:
-    require_role(caller, institution_id, "learner")
+    # Only a learner membership lets one submit evidence: administrators hold every other role
+    # but must not be able to submit evidence and then approve it.
+    if "learner" not in caller.roles_in(institution_id):
+        raise ProblemError(
+            HTTPStatus.FORBIDDEN, "Forbidden", f"you are no learner at {institution_id}"
+        )
     user = await accounts.user(caller.user_id)
     locale = user.get("locale", "en") if user else "en"
     return Learner(

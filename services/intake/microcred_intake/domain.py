@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from microcred_shared.contracts.envelope import Identifier
+from microcred_shared.contracts.envelope import Identifier, InstitutionId
 from microcred_shared.contracts.events import (
     CompetenceSnapshot,
     CountryCode,
@@ -80,7 +80,7 @@ class InstitutionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: Identifier
+    id: InstitutionId
     name: ShortText
     country: CountryCode
     awarding_body_name: ShortText | None = None

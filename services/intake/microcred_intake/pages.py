@@ -261,7 +261,7 @@ async def logout(request: Request) -> Response:
 
 def _learner_institution(user: Principal, request: Request) -> str | None:
     wanted = request.query_params.get("institution")
-    learning = [m.institution for m in user.memberships if m.role == "learner"]
+    learning = [m.institution for m in user.memberships if m.role == "learner"]  # explicit only
     if wanted and wanted in learning:
         return wanted
     return learning[0] if learning else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from email.message import EmailMessage
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ from joserfc.jwk import KeySet
 
 from microcred_intake.testing import Harness
 from microcred_shared.auth import InvalidTokenError, verify_token
-from microcred_shared.demo import plain_text
+from microcred_shared.demo import minimal_pdf, plain_text, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -87,6 +88,16 @@ async def test_registration_refuses_weak_input_and_reveals_no_accounts(intake: H
         },
     )
     assert nowhere.status_code == 404
+    newline = await intake.http.post(
+        "/auth/register",
+        json={
+            "email": new_email(),
+            "password": "a-long-password-1",
+            "name": "Eve\r\nBcc: everyone@example.org",
+            "institution_id": intake.institution_id,
+        },
+    )
+    assert newline.status_code == 422  # it would break the e-mail headers
     # Registering an existing address answers exactly like a new one.
     existing = await intake.http.post(
         "/auth/register",
@@ -156,11 +167,16 @@ async def test_password_reset_by_e_mail_ends_old_sessions(intake: Harness) -> No
     assert asked.status_code == 202
     unknown = await intake.http.post("/auth/password-reset", json={"email": new_email()})
     assert unknown.json() == asked.json()
-    [message] = [
-        m
-        for m in intake.servers.mail.messages()
-        if email in str(m["To"]) and "Reset" in str(m["Subject"])
-    ]
+
+    async def reset_mail() -> EmailMessage | None:
+        found = [
+            m
+            for m in intake.servers.mail.messages()
+            if email in str(m["To"]) and "Reset" in str(m["Subject"])
+        ]
+        return found[0] if found else None
+
+    message = await wait_for("the reset e-mail", reset_mail, timeout=30)
     found = RESET_LINK.search(plain_text(message))
     assert found is not None
     done = await intake.http.post(
@@ -184,6 +200,32 @@ async def test_login_attempts_are_limited(intake: Harness) -> None:
     ]
     assert set(statuses[:-1]) == {401}
     assert statuses[-1] == 429
+
+
+async def test_administrators_cannot_submit_evidence(intake: Harness) -> None:
+    admin = await intake.client.login("admin@microcred.localhost", "microcred-admin-dev")
+    response = await intake.http.post(
+        f"/institutions/{intake.institution_id}/evidence",
+        data={
+            "competence_id": "digcomp-3-1",
+            "title": "Admin's own course",
+            "hours": "10",
+            "start_date": "2026-01-01",
+            "end_date": "2026-01-02",
+            "provider": "Hub",
+        },
+        files=[("files", ("a.pdf", minimal_pdf("admin"), "application/pdf"))],
+        headers=admin.auth,
+    )
+    assert response.status_code == 403
+
+
+async def test_institution_ids_cannot_hold_did_separators(intake: Harness) -> None:
+    admin = await intake.client.login("admin@microcred.localhost", "microcred-admin-dev")
+    institution = (await intake.http.get(f"/institutions/{intake.institution_id}")).json()
+    institution["id"] = "uni:lisbon"
+    response = await intake.http.post("/institutions", json=institution, headers=admin.auth)
+    assert response.status_code == 422
 
 
 async def test_roles_are_granted_by_institution_administrators(intake: Harness) -> None:

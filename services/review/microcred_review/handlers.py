@@ -173,6 +173,10 @@ class Review:
                 HTTPStatus.CONFLICT, "Claimed", "another evaluator is reviewing this evidence"
             )
         submitted = EvidenceSubmittedV1.model_validate(item["submitted"])
+        if submitted.learner_id == evaluator_id:
+            raise ProblemError(
+                HTTPStatus.FORBIDDEN, "Own evidence", "no one decides on their own evidence"
+            )
         decision_id = str(uuid.uuid4())
         try:
             payload = reviewed_event(submitted, request, decision_id, now, evaluator_id)

@@ -162,6 +162,14 @@ async def test_withdrawn_evidence_cannot_be_decided(review: Review) -> None:
 
 
 @pytest.mark.integration
+async def test_no_one_decides_on_their_own_evidence(review: Review) -> None:
+    with pytest.raises(ProblemError) as own:
+        await review.decide(TENANT, "ev-1", APPROVE, "learner-1")  # the sample's learner
+    assert own.value.status == 403
+    assert reviewed(review) == []
+
+
+@pytest.mark.integration
 async def test_another_institution_cannot_decide(review: Review) -> None:
     with pytest.raises(ProblemError) as unknown:
         await review.decide("inst-b", "ev-1", APPROVE, "e")

@@ -20,6 +20,12 @@ Identifier = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"),
 ]
 
+#: Institution ids become did:web path segments, which ``:`` would split.
+InstitutionId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+]
+
 #: Namespace of the deterministic event ids (uuid5), so a retried effect yields the same id.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1e4a-3b0e-5d55-9a53-7d1c2a6b4e10")
 

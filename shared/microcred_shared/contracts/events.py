@@ -16,14 +16,17 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from microcred_shared.contracts import topics
-from microcred_shared.contracts.envelope import EventPayload, Identifier
+from microcred_shared.contracts.envelope import EventPayload, Identifier, InstitutionId
 
 Email = Annotated[
     str,
     StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
 ]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+#: One line of text: no control characters (they break e-mail headers and file names).
+ShortText = Annotated[
+    str, StringConstraints(min_length=1, max_length=300, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
 Hours = Annotated[Decimal, Field(ge=0, max_digits=9, decimal_places=2)]
 PositiveHours = Annotated[Decimal, Field(gt=0, max_digits=9, decimal_places=2)]
@@ -46,7 +49,7 @@ class LearnerProfile(_Part):
 class InstitutionRef(_Part):
     """The provider, and the awarding body where it differs, with their countries."""
 
-    id: Identifier
+    id: InstitutionId
     name: ShortText
     country: CountryCode = Field(description="ISO 3166-1 alpha-2 country of the provider.")
     awarding_body_name: ShortText | None = Field(

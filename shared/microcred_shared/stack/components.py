@@ -61,7 +61,13 @@ async def _run(*command: str, log: Path) -> None:
         process = await asyncio.create_subprocess_exec(
             *command, stdout=handle, stderr=asyncio.subprocess.STDOUT
         )
-        code = await process.wait()
+        try:
+            code = await process.wait()
+        except asyncio.CancelledError:
+            # A step cut short (the group is stopping) must not outlive it.
+            process.kill()
+            await process.wait()
+            raise
     if code != 0:
         raise RuntimeError(f"{' '.join(command[:3])}... failed with code {code}; see {log}")
 

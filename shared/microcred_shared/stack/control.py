@@ -15,7 +15,8 @@ from microcred_shared.stack.daemon import pid_file, running_pid
 from microcred_shared.stack.supervisor import StartupError, log_tail
 
 START_TIMEOUT_SECONDS = 300.0
-STOP_TIMEOUT_SECONDS = 60.0
+#: The supervisor stops its components one by one, each within 20 s before it is killed.
+STOP_TIMEOUT_SECONDS = 150.0
 
 
 def start_group(cfg: StackConfig, group: str, env: Mapping[str, str] | None = None) -> bool:

@@ -32,10 +32,12 @@ def running_pid(cfg: StackConfig, group: str) -> int | None:
     path = pid_file(cfg, group)
     try:
         pid = int(path.read_text().strip())
-        os.kill(pid, 0)
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ValueError):
+        path.unlink(missing_ok=True)
         return None
-    except ProcessLookupError:
+    # A pid is reused once its process ends: only our own supervisor counts as running.
+    if b"microcred_shared.stack.daemon" not in command:
         path.unlink(missing_ok=True)
         return None
     return pid

@@ -95,6 +95,8 @@ class Supervisor:
         return self._stopping
 
     async def _spawn(self, component: Component) -> _Running:
+        if self._stopping:
+            raise StartupError(f"not starting {component.name}: the group is stopping")
         component.log_file.parent.mkdir(parents=True, exist_ok=True)
         with component.log_file.open("ab") as log_handle:
             process = await asyncio.create_subprocess_exec(
@@ -150,8 +152,19 @@ class Supervisor:
         log.info("component.healthy", component=component.name, endpoint=component.endpoint)
 
     async def start_all(self) -> None:
-        """Start every component at once: none of a group waits on another of it."""
-        await asyncio.gather(*(self.start(component) for component in self.components))
+        """Start every component at once: none of a group waits on another of it.
+
+        If one fails, the others' starts are cancelled, so that nothing is spawned after the
+        group gives up.
+        """
+        tasks = [asyncio.create_task(self.start(component)) for component in self.components]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def watch(self) -> None:
         """Restart any component that exits, until ``stop_all``."""

@@ -54,8 +54,8 @@ def platform(servers: Servers, topics_ready: None) -> Iterator[Platform]:  # noq
     """All five services, started once per session through ``microcred``'s supervisor."""
     scratch = None if servers.stack else Path(tempfile.mkdtemp(prefix="microcred-services-"))
     config = servers.stack or free_ports_config(scratch or Path())
-    control.start_group(config, "services", env=servers.platform_env())
     try:
+        control.start_group(config, "services", env=servers.platform_env())
         yield Platform(
             servers=servers,
             config=config,
