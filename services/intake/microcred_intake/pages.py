@@ -259,6 +259,18 @@ async def logout(request: Request) -> Response:
     return response
 
 
+async def learner_context(request: Request) -> tuple[PageContext, InstitutionCreate | None]:
+    """The page and the institution the signed-in learner works at (None if they have none)."""
+    page = await context(request)
+    if page.user is None:
+        return page, None
+    institution_id = _learner_institution(page.user, request)
+    institution = (
+        await intake_of(request).store.institution(institution_id) if institution_id else None
+    )
+    return page, institution
+
+
 def _learner_institution(user: Principal, request: Request) -> str | None:
     wanted = request.query_params.get("institution")
     learning = [m.institution for m in user.memberships if m.role == "learner"]  # explicit only
@@ -292,12 +304,10 @@ NOTICES = {
 
 @router.get("/dashboard")
 async def dashboard(request: Request) -> Response:
-    page = await context(request)
+    page, institution = await learner_context(request)
     if page.user is None:
         return see("/login")
     intake = intake_of(request)
-    institution_id = _learner_institution(page.user, request)
-    institution = await intake.store.institution(institution_id) if institution_id else None
     if institution is None:
         return page.render(
             "pages/message.html.j2",
@@ -344,13 +354,9 @@ async def _upload_page(
 
 @router.get("/evidence/new")
 async def upload_form(request: Request) -> Response:
-    page = await context(request)
+    page, institution = await learner_context(request)
     if page.user is None:
         return see("/login")
-    institution_id = _learner_institution(page.user, request)
-    institution = (
-        await intake_of(request).store.institution(institution_id) if institution_id else None
-    )
     if institution is None:
         return see("/dashboard")
     return await _upload_page(page, institution, {"kind": "course"}, [])
@@ -358,12 +364,10 @@ async def upload_form(request: Request) -> Response:
 
 @router.post("/evidence/new")
 async def upload(request: Request) -> Response:
-    page = await context(request)
+    page, institution = await learner_context(request)
     if page.user is None:
         return see("/login")
     intake = intake_of(request)
-    institution_id = _learner_institution(page.user, request)
-    institution = await intake.store.institution(institution_id) if institution_id else None
     if institution is None:
         return see("/dashboard")
     form = await request.form()
