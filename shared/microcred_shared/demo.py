@@ -257,11 +257,12 @@ class PlatformClient:
             )
         )
 
-    async def progress(self, institution_id: str, learner_id: str) -> Any:
+    async def progress(self, institution_id: str, learner: Account) -> Any:
         return await self._json(
             await self.http.get(
                 f"{self.urls['accounting']}/institutions/{institution_id}/learners/"
-                f"{learner_id}/progress"
+                f"{learner.user_id}/progress",
+                headers=learner.auth,
             )
         )
 
@@ -335,7 +336,7 @@ async def run_demo(
         echo("4. an evaluator approved all three (90 h = 3 ECTS)")
 
         async def awarded() -> Any:
-            rows = await platform.progress(institution_id, learner_id)
+            rows = await platform.progress(institution_id, learner)
             return rows if any(r["awarded"] for r in rows) else None
 
         rows = await wait_for("the award", awarded, timeout)

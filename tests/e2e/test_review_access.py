@@ -1,4 +1,7 @@
-"""Review's API answers only the institution's evaluators, whose tokens intake signed."""
+"""Review and accounting answer only those whom intake's tokens entitle.
+
+That is the institution's staff, and a learner for their own progress.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +38,12 @@ async def test_only_the_institutions_evaluators_reach_its_queue(platform: Platfo
         own = await http.get(
             f"{platform.urls['review']}/institutions/{b}/queue", headers=evaluator_b.auth
         )
+        progress_a = (
+            f"{platform.urls['accounting']}/institutions/{a}/learners/{learner_a.user_id}/progress"
+        )
+        progress_own = await http.get(progress_a, headers=learner_a.auth)
+        progress_foreign = await http.get(progress_a, headers=evaluator_b.auth)
+        progress_anonymous = await http.get(progress_a)
 
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"] == "application/problem+json"
@@ -43,3 +52,6 @@ async def test_only_the_institutions_evaluators_reach_its_queue(platform: Platfo
     assert learner.status_code == 403
     assert own.status_code == 200
     assert own.json() == []
+    assert progress_own.status_code == 200
+    assert progress_foreign.status_code == 403
+    assert progress_anonymous.status_code == 401

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from microcred_accounting.api import router
 from microcred_accounting.handlers import Accounting
 from microcred_accounting.settings import AccountingSettings
+from microcred_shared.auth import RemoteKeySet
 from microcred_shared.contracts.events import CompetenceAwardedV1, EvidenceReviewedV1
 from microcred_shared.service import wire
 from microcred_shared.settings import ServiceSettings
@@ -29,4 +30,5 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
         on_start=(accounting.ensure_indexes,),
     )
     app.state.accounting = accounting
+    app.state.keys = RemoteKeySet(settings.jwks_url)
     return app
