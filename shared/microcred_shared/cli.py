@@ -268,3 +268,17 @@ def institution_import_catalogue(
     typer.echo(
         f"imported {result['imported']} competences of {catalogue}; {result['total']} in all"
     )
+
+
+@app.command("asyncapi")
+def asyncapi(
+    out: Annotated[Path, typer.Option(help="Folder for <service>.json.")] = Path("docs/asyncapi"),
+) -> None:
+    """Write each service's AsyncAPI 3.0 document (its topics and event schemas) from the code."""
+    from microcred_shared.specification import asyncapi_documents  # noqa: PLC0415
+
+    out.mkdir(parents=True, exist_ok=True)
+    for service, document in asyncapi_documents().items():
+        path = out / f"{service}.json"
+        path.write_text(document)
+        typer.echo(f"wrote {path}")
