@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from microcred_shared.auth import Principal, RemoteKeySet, bearer_principal
 from microcred_shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -21,6 +22,16 @@ PROBLEM_JSON = "application/problem+json"
 READINESS_TIMEOUT_SECONDS = 3.0
 
 ReadinessCheck = Callable[[], Awaitable[object]]
+
+
+async def _token_caller(request: Request) -> Principal:
+    keys: RemoteKeySet = request.app.state.keys
+    return await bearer_principal(request.headers.get("Authorization", ""), keys)
+
+
+#: The caller of a service that trusts intake's tokens (its app keeps a ``RemoteKeySet``
+#: in ``app.state.keys``).
+TokenCaller = Annotated[Principal, Depends(_token_caller)]
 
 
 class ProblemError(Exception):

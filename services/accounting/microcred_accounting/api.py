@@ -11,9 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from microcred_accounting.handlers import Accounting
-from microcred_shared.auth import Principal, RemoteKeySet, bearer_principal
 from microcred_shared.contracts.envelope import Identifier
-from microcred_shared.http import ProblemError
+from microcred_shared.http import ProblemError, TokenCaller
 
 
 def _accounting(request: Request) -> Accounting:
@@ -21,13 +20,8 @@ def _accounting(request: Request) -> Accounting:
     return accounting
 
 
-async def _caller(request: Request) -> Principal:
-    keys: RemoteKeySet = request.app.state.keys
-    return await bearer_principal(request.headers.get("Authorization", ""), keys)
-
-
 AccountingDep = Annotated[Accounting, Depends(_accounting)]
-Caller = Annotated[Principal, Depends(_caller)]
+Caller = TokenCaller
 
 router = APIRouter(tags=["ledger"])
 

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from microcred_review.domain import DecisionRequest, DecisionTimes, ReversalRequest
 from microcred_review.handlers import Review
-from microcred_shared.auth import Principal, RemoteKeySet, Role, bearer_principal
+from microcred_shared.auth import Principal, Role
 from microcred_shared.contracts.envelope import Identifier
-from microcred_shared.http import ProblemError
+from microcred_shared.http import ProblemError, TokenCaller
 
 
 def _review(request: Request) -> Review:
@@ -23,13 +23,8 @@ def _review(request: Request) -> Review:
     return review
 
 
-async def _caller(request: Request) -> Principal:
-    keys: RemoteKeySet = request.app.state.keys
-    return await bearer_principal(request.headers.get("Authorization", ""), keys)
-
-
 ReviewDep = Annotated[Review, Depends(_review)]
-Caller = Annotated[Principal, Depends(_caller)]
+Caller = TokenCaller
 
 router = APIRouter(tags=["review"])
 
