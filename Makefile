@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := python3.11
 
 PACKAGES := microcred_shared microcred_intake microcred_review microcred_accounting \
-	microcred_issuer microcred_notifier
+	microcred_issuer microcred_notifier rule_based_reviewer
 
 .PHONY: up down status test lint format demo install clean help bench chromium
 
@@ -29,7 +29,7 @@ $(UV):
 	@python3 -m venv $(BOOTSTRAP)
 	@$(BOOTSTRAP)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml) $(wildcard examples/*/pyproject.toml)
 	@$(UV) sync --frozen --all-packages --quiet
 	@touch $@
 
@@ -71,7 +71,7 @@ lint: install
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy $(addprefix -p ,$(PACKAGES))
-	@for tests in shared/tests services/*/tests tests bench; do $(VENV)/bin/mypy $$tests || exit 1; done
+	@for tests in shared/tests services/*/tests examples/*/tests tests bench; do $(VENV)/bin/mypy $$tests || exit 1; done
 
 format: install
 	@$(VENV)/bin/ruff format .

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from microcred_shared.conformance.cli import app as conformance_app
+from microcred_shared.kafka_auth import KafkaConnection
 from microcred_shared.stack import control
 from microcred_shared.stack.components import MissingToolError
 from microcred_shared.stack.config import SERVICES, StackConfig
@@ -24,9 +26,12 @@ app = typer.Typer(
 infra_app = typer.Typer(help="The embedded servers: Kafka, SecantusDB, SeaweedFS, SMTP sink.")
 institution_app = typer.Typer(help="Institutions and their catalogues (platform administrators).")
 mail_app = typer.Typer(help="Messages kept by the embedded SMTP sink.")
+kafka_app = typer.Typer(help="Kafka's principals: external reviewers' users, topics and ACLs.")
 app.add_typer(infra_app, name="infra")
 app.add_typer(mail_app, name="mail")
 app.add_typer(institution_app, name="institution")
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(conformance_app, name="conformance")
 
 
 def _config() -> StackConfig:
@@ -202,9 +207,22 @@ IntakeUrl = Annotated[
 ]
 
 
+ReviewUrl = Annotated[
+    str | None, typer.Option(help="Review's URL; default: the embedded platform's.")
+]
+
+
 def _admin_call(
-    intake_url: str | None, email: str, password: str, method: str, path: str, body: object
+    intake_url: str | None,
+    email: str,
+    password: str,
+    method: str,
+    path: str,
+    body: object,
+    *,
+    service_url: str | None = None,
 ) -> dict[str, object]:
+    """Log in at intake, then call ``path`` at ``service_url`` (default: intake itself)."""
     import httpx  # noqa: PLC0415
 
     base = intake_url or _config().service_url("intake")
@@ -215,7 +233,7 @@ def _admin_call(
             raise typer.Exit(1)
         response = http.request(
             method,
-            path,
+            f"{service_url}{path}" if service_url else path,
             json=body,
             headers={"Authorization": f"Bearer {token.json()['access_token']}"},
         )
@@ -233,8 +251,12 @@ def institution_onboard(
     admin_email: AdminEmail = "admin@microcred.localhost",
     admin_password: AdminPassword = "",
     intake_url: IntakeUrl = None,
+    review_url: ReviewUrl = None,
 ) -> None:
-    """Onboard an institution from a JSON file (see docs/institution.example.json)."""
+    """Onboard an institution from a JSON file (see docs/institution.example.json).
+
+    Its ``review`` section, if any, sets how it reviews evidence (at review).
+    """
     import json  # noqa: PLC0415
 
     try:
@@ -242,10 +264,25 @@ def institution_onboard(
     except (OSError, json.JSONDecodeError) as exc:
         typer.echo(f"cannot read {file}: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if not isinstance(body, dict):
+        typer.echo(f"{file}: expected a JSON object", err=True)
+        raise typer.Exit(2)
+    review = body.pop("review", None)
     created = _admin_call(intake_url, admin_email, admin_password, "POST", "/institutions", body)
     competences = created.get("competences", [])
     count = len(competences) if isinstance(competences, list) else 0
     typer.echo(f"onboarded {created['id']} ({created['name']}) with {count} competences")
+    if review is not None:
+        settings = _admin_call(
+            intake_url,
+            admin_email,
+            admin_password,
+            "PUT",
+            f"/institutions/{created['id']}/review-settings",
+            review,
+            service_url=review_url or _config().service_url("review"),
+        )
+        typer.echo(f"review mode {settings['mode']}")
 
 
 @institution_app.command("import-catalogue")
@@ -274,7 +311,7 @@ def institution_import_catalogue(
 def asyncapi(
     out: Annotated[Path, typer.Option(help="Folder for <service>.json.")] = Path("docs/asyncapi"),
 ) -> None:
-    """Write each service's AsyncAPI 3.0 document (its topics and event schemas) from the code."""
+    """Write each service's AsyncAPI 3.0 document, and the review contract's, from the code."""
     from microcred_shared.specification import asyncapi_documents  # noqa: PLC0415
 
     out.mkdir(parents=True, exist_ok=True)
@@ -282,3 +319,81 @@ def asyncapi(
         path = out / f"{service}.json"
         path.write_text(document)
         typer.echo(f"wrote {path}")
+
+
+def _kafka_admin_connection() -> KafkaConnection:
+    """``MICROCRED_KAFKA_ADMIN_*`` when set; otherwise the running embedded broker's admin."""
+    from microcred_shared.kafka_admin import KafkaAdminSettings  # noqa: PLC0415
+
+    try:
+        configured = KafkaAdminSettings().connection()
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    if configured is not None:
+        return configured
+    cfg = _config()
+    if running_pid(cfg, "infra") is None:
+        typer.echo(
+            f"the embedded stack ({cfg.data_dir}) is not running: start it with "
+            "'microcred infra up', or name another Kafka with "
+            "MICROCRED_KAFKA_ADMIN_BOOTSTRAP_SERVERS",
+            err=True,
+        )
+        raise typer.Exit(1)
+    return cfg.kafka_admin()
+
+
+@kafka_app.command("reviewer")
+def kafka_reviewer(
+    institution_id: Annotated[str, typer.Argument(help="The institution whose reviewer it is.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the credentials to this file (mode 0600) instead of stdout."),
+    ] = None,
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(help="What the reviewer connects to; default: the admin connection's."),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the broker.")] = 30.0,
+) -> None:
+    """Provision an institution's external review service and give its credentials as JSON.
+
+    Creates the institution's review topics, the SCRAM user reviewer-INSTITUTION_ID with a new
+    password (running it again replaces the password: the old one stops working) and its ACLs:
+    read its requests, write its decisions, read the refusals of its decisions, consumer groups
+    named reviewer-INSTITUTION_ID:*; nothing else.
+
+    On the running embedded stack by default; on any Kafka given
+    MICROCRED_KAFKA_ADMIN_BOOTSTRAP_SERVERS, _SECURITY_PROTOCOL (SASL_PLAINTEXT by default),
+    _SASL_MECHANISM (SCRAM-SHA-512 by default), _SASL_USERNAME and _SASL_PASSWORD: a principal
+    that may create topics, SCRAM users and ACLs.
+    """
+    import json  # noqa: PLC0415
+
+    from microcred_shared.kafka_admin import (  # noqa: PLC0415
+        KafkaAdminError,
+        provision_external_reviewer,
+    )
+    from microcred_shared.stack.kafka_security import write_private_file  # noqa: PLC0415
+
+    admin = _kafka_admin_connection()
+    try:
+        reviewer = asyncio.run(
+            provision_external_reviewer(
+                admin, institution_id, bootstrap_servers=bootstrap_servers, timeout=timeout
+            )
+        )
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    except KafkaAdminError as exc:
+        typer.echo(f"kafka: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    document = json.dumps(reviewer.to_json(), indent=2) + "\n"
+    if out is None:
+        typer.echo(document, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_private_file(out, document, replace=True)
+    typer.echo(f"credentials of {reviewer.username} written to {out} (readable by you only)")

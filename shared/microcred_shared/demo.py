@@ -59,8 +59,15 @@ def minimal_pdf(text: str) -> bytes:
     return bytes(out)
 
 
-def demo_institution(institution_id: str) -> dict[str, Any]:
-    return {
+#: Review settings of the demo institution: its own evaluators decide, one approval suffices.
+BUILTIN_REVIEW: Mapping[str, Any] = {"mode": "builtin", "second_approval_above_hours": None}
+
+
+def demo_institution(
+    institution_id: str, review: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The demo institution's profile and catalogue; ``review`` adds review settings."""
+    institution: dict[str, Any] = {
         "id": institution_id,
         "name": "Demo University of Applied Sciences",
         "country": "PT",
@@ -87,6 +94,9 @@ def demo_institution(institution_id: str) -> dict[str, Any]:
             }
         ],
     }
+    if review is not None:
+        institution["review"] = dict(review)
+    return institution
 
 
 async def wait_for(
@@ -171,10 +181,26 @@ class PlatformClient:
         return await self.login(email, password)  # a fresh token carries the new role
 
     async def onboard(self, institution: Mapping[str, Any]) -> Any:
+        """Onboard at intake; a ``review`` section (review settings) goes to review."""
+        admin = await self.login(*self._admin)
+        profile = {k: v for k, v in institution.items() if k != "review"}
+        onboarded = await self._json(
+            await self.http.post(
+                f"{self.urls['intake']}/institutions", json=profile, headers=admin.auth
+            )
+        )
+        if "review" in institution:
+            await self.configure_review(profile["id"], institution["review"])
+        return onboarded
+
+    async def configure_review(self, institution_id: str, settings: Mapping[str, Any]) -> Any:
+        """Set the institution's review mode and second-approval threshold (as the admin)."""
         admin = await self.login(*self._admin)
         return await self._json(
-            await self.http.post(
-                f"{self.urls['intake']}/institutions", json=institution, headers=admin.auth
+            await self.http.put(
+                f"{self.urls['review']}/institutions/{institution_id}/review-settings",
+                json=settings,
+                headers=admin.auth,
             )
         )
 
@@ -304,7 +330,7 @@ async def run_demo(
     email = f"ada.{suffix}@learners.example.org"
     async with httpx.AsyncClient(timeout=30) as http:
         platform = PlatformClient(urls, http, lambda: read_messages(maildir))
-        await platform.onboard(demo_institution(institution_id))
+        await platform.onboard(demo_institution(institution_id, BUILTIN_REVIEW))
         echo(f"1. onboarded institution {institution_id} with competence digcomp-3-1")
         learner = await platform.register(
             institution_id, "Ada Lovelace", email, f"demo-{suffix}-password", timeout

@@ -15,16 +15,18 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.publisher.usecase import DefaultPublisher
 from faststream.message import StreamMessage
-from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import ValidationError
 
 from microcred_shared.contracts import EventPayload
 from microcred_shared.contracts.envelope import Envelope, envelope_type
-from microcred_shared.contracts.topics import dead_letter
+from microcred_shared.contracts.topics import dead_letter, institution_of_review_topic
+from microcred_shared.kafka_auth import KafkaConnection
 from microcred_shared.logging import get_logger
 from microcred_shared.settings import ServiceSettings
 
@@ -38,27 +40,47 @@ RETRY_PAUSE_SECONDS = 1.0
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 
 
-def _security(settings: ServiceSettings) -> BaseSecurity | None:
-    if settings.kafka_security_protocol == "PLAINTEXT":
-        return None
-    use_ssl = settings.kafka_security_protocol in {"SASL_SSL", "SSL"}
-    ssl_context = None
-    if use_ssl:
-        import ssl  # noqa: PLC0415 - only when TLS is configured
-
-        ssl_context = ssl.create_default_context()
-    if settings.kafka_sasl_mechanism is None:
-        return BaseSecurity(ssl_context=ssl_context, use_ssl=use_ssl)
-    username = settings.kafka_sasl_username or ""
-    password = (
-        settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+def admin_client(settings: ServiceSettings) -> AIOKafkaAdminClient:
+    """An admin client that connects as the service does (same servers, same credentials)."""
+    return AIOKafkaAdminClient(
+        **KafkaConnection.from_settings(settings).aiokafka_options(),
+        client_id=f"microcred-{settings.service_name}-admin",
+        request_timeout_ms=15_000,
     )
-    mechanism = {
-        "PLAIN": SASLPlaintext,
-        "SCRAM-SHA-256": SASLScram256,
-        "SCRAM-SHA-512": SASLScram512,
-    }[settings.kafka_sasl_mechanism]
-    return mechanism(username, password, ssl_context=ssl_context, use_ssl=use_ssl)
+
+
+#: Kafka's error code for a topic that exists already: another process created it first.
+TOPIC_ALREADY_EXISTS = 36
+
+
+async def create_missing_topics(
+    settings: ServiceSettings, names: Sequence[str], *, partitions: int, replication_factor: int
+) -> None:
+    """Create those of ``names`` that do not exist yet; existing topics are left as they are."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [n for n in names if n not in existing]
+        if not wanted:
+            return
+        response = await admin.create_topics(
+            [
+                NewTopic(n, num_partitions=partitions, replication_factor=replication_factor)
+                for n in wanted
+            ]
+        )
+        # Each entry is (topic, error code[, message]); the message came with version 1.
+        failures = [
+            " ".join(str(part) for part in entry if part)
+            for entry in response.topic_errors
+            if entry[1] not in (0, TOPIC_ALREADY_EXISTS)
+        ]
+        if failures:
+            raise RuntimeError("could not create topics: " + "; ".join(failures))
+        log.info("kafka.topics_created", topics=wanted)
+    finally:
+        await admin.close()
 
 
 def make_broker(settings: ServiceSettings, *, description: str = "") -> KafkaBroker:
@@ -68,10 +90,11 @@ def make_broker(settings: ServiceSettings, *, description: str = "") -> KafkaBro
         client_id=f"microcred-{settings.service_name}",
         enable_idempotence=True,
         acks="all",
-        security=_security(settings),
+        security=KafkaConnection.from_settings(settings).faststream_security(),
         description=description or f"microcred {settings.service_name}",
         # A topic is created by deployment (or the embedded stack), never by a typo.
         allow_auto_create_topics=False,
+        metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
         graceful_timeout=10.0,
         middlewares=[DeadLetterMiddleware],
         # Through the standard library, so FastStream's lines get the service's log format.
@@ -93,6 +116,8 @@ class KafkaEventPublisher:
     """
 
     def __init__(self, broker: KafkaBroker, payload_types: Sequence[type[EventPayload]]) -> None:
+        self._broker = broker
+        self._per_institution = [p for p in payload_types if p.per_institution()]
         self._publishers: dict[str, DefaultPublisher] = {
             p.topic: broker.publisher(
                 p.topic,
@@ -107,14 +132,18 @@ class KafkaEventPublisher:
         await self.publish_raw(envelope.topic, envelope.key(), envelope.to_bytes(), envelope.id)
 
     async def publish_raw(self, topic: str, key: bytes, value: bytes, event_id: str) -> None:
+        headers = {"content-type": CLOUDEVENTS_CONTENT_TYPE, "ce_id": event_id}
         publisher = self._publishers.get(topic)
-        if publisher is None:
+        if publisher is not None:
+            await publisher.publish(value, key=key, headers=headers)
+            return
+        # An institution's own topic: the declared publisher documents the template only.
+        if institution_of_review_topic(topic) is None or not any(
+            p.topic_for(institution_of_review_topic(topic) or "") == topic
+            for p in self._per_institution
+        ):
             raise LookupError(f"this service does not publish on {topic}")
-        await publisher.publish(
-            value,
-            key=key,
-            headers={"content-type": CLOUDEVENTS_CONTENT_TYPE, "ce_id": event_id},
-        )
+        await self._broker.publish(value, topic=topic, key=key, headers=headers)
 
 
 Handler = Callable[[Envelope[P]], Awaitable[None]]
@@ -124,12 +153,26 @@ class HandlerFailedError(Exception):
     """A handler failed on a valid event; the record is retried, never dead-lettered."""
 
 
+class RefusedEventError(Exception):
+    """A well-formed event the handler refuses for good (foreign, unknown, contradicting).
+
+    Raised by a handler, it sends the record to the dead-letter topic with ``reason``: retrying
+    would never make it acceptable.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 async def decode_json(message: StreamMessage[Any]) -> Any:
     """Decode every record as JSON, whatever its content type; a failure dead-letters it."""
     return json.loads(message.body)
 
 
 def describe_invalid(error: Exception) -> str:
+    if isinstance(error, RefusedEventError):
+        return f"refused: {error.reason}"
     if isinstance(error, ValidationError):
         return "schema: " + "; ".join(
             f"{'.'.join(str(p) for p in err['loc'][1:]) or '<root>'}: {err['msg']}"
@@ -150,7 +193,12 @@ class DeadLetterMiddleware(BaseMiddleware):
     ) -> Any:
         try:
             return await call_next(msg)
-        except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as invalid:
+        except (
+            ValidationError,
+            json.JSONDecodeError,
+            UnicodeDecodeError,
+            RefusedEventError,
+        ) as invalid:
             record = msg.raw_message
             record = record[0] if isinstance(record, tuple) else record
             reason = describe_invalid(invalid)
@@ -200,6 +248,8 @@ def subscribe(
     async def consume(envelope: Envelope[P]) -> None:
         try:
             await handler(envelope)
+        except RefusedEventError:
+            raise
         except Exception as exc:
             log.exception("event.handler_failed", topic=topic, event_id=envelope.id)
             await asyncio.sleep(RETRY_PAUSE_SECONDS)
@@ -215,5 +265,59 @@ def subscribe(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=decode_json,
         title=f"{topic}:{group_id}",
+        description=(payload_type.__doc__ or "").strip().splitlines()[0],
+    )(consume)
+
+
+TopicHandler = Callable[[Envelope[P], str], Awaitable[None]]
+
+
+def subscribe_pattern(
+    broker: KafkaBroker,
+    payload_type: type[P],
+    handler: TopicHandler[P],
+    *,
+    pattern: str,
+    group_id: str,
+) -> None:
+    """Consume every topic matching ``pattern`` (one per institution) with ``handler``.
+
+    The handler gets the record's topic too, since the topic says whose the record is. Topics
+    created later are picked up at the next metadata refresh (``kafka_metadata_max_age_ms``).
+    """
+    broker.publisher(
+        dead_letter(payload_type.topic),
+        title=f"{dead_letter(payload_type.topic)}:publish",
+        description=(
+            f"Records of {payload_type.topic} refused: not valid {payload_type.event_type} "
+            "events, or not acceptable (the dlq-reason header says why)."
+        ),
+    )
+
+    async def consume(envelope: Envelope[P], message: KafkaMessage) -> None:
+        record = message.raw_message
+        record = record[0] if isinstance(record, tuple) else record
+        try:
+            await handler(envelope, record.topic)
+        except RefusedEventError:
+            raise
+        except Exception as exc:
+            log.exception("event.handler_failed", topic=record.topic, event_id=envelope.id)
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            raise HandlerFailedError(str(exc)) from exc
+
+    consume.__name__ = f"consume_{payload_type.__name__}"
+    consume.__annotations__ = {
+        "envelope": envelope_type(payload_type),
+        "message": KafkaMessage,
+        "return": None,
+    }
+    broker.subscriber(
+        pattern=pattern,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=decode_json,
+        title=f"{payload_type.topic}:{group_id}",
         description=(payload_type.__doc__ or "").strip().splitlines()[0],
     )(consume)

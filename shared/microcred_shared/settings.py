@@ -48,6 +48,11 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_metadata_max_age_ms: int = Field(
+        default=300_000,
+        ge=100,
+        description="How often clients refresh metadata (how soon new topics are seen).",
+    )
 
     mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27517/?retryWrites=false")
     mongodb_database: str = ""

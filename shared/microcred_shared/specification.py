@@ -8,8 +8,12 @@ from typing import Any
 
 from faststream.specification import AsyncAPI
 
+from microcred_shared.conformance.contract import review_contract_document
 from microcred_shared.service import VERSION
 from microcred_shared.stack.config import SERVICES
+
+#: The name of the review contract's document: what an institution's own reviewer implements.
+REVIEW_CONTRACT = "review-contract"
 
 
 def asyncapi_document(service: str) -> dict[str, Any]:
@@ -30,7 +34,10 @@ def asyncapi_document(service: str) -> dict[str, Any]:
 
 
 def asyncapi_documents() -> dict[str, str]:
+    """Each service's document, and the review contract's (``review-contract``)."""
+    documents = {service: asyncapi_document(service) for service in SERVICES}
+    documents[REVIEW_CONTRACT] = review_contract_document()
     return {
-        service: json.dumps(asyncapi_document(service), indent=2, sort_keys=True) + "\n"
-        for service in SERVICES
+        name: json.dumps(document, indent=2, sort_keys=True) + "\n"
+        for name, document in documents.items()
     }

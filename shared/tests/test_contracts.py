@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from microcred_shared.contracts import (
+    Envelope,
     InvalidEventError,
     deterministic_event_id,
     parse_event,
     topics,
 )
-from microcred_shared.contracts.events import EvidenceReviewedV1, EvidenceSubmittedV1
+from microcred_shared.contracts.events import (
+    EvidenceReviewedV1,
+    EvidenceSubmittedV1,
+    ReviewDecisionV1,
+)
 from microcred_shared.contracts.registry import PAYLOADS
 from microcred_shared.testing.samples import submitted
 
@@ -91,7 +97,12 @@ def test_reviewed_hours_must_fit_the_decision() -> None:
 
 def test_every_payload_has_its_own_versioned_type_and_topic() -> None:
     assert len({p.event_type for p in PAYLOADS}) == len(PAYLOADS)
-    assert {p.topic for p in PAYLOADS} == set(topics.ALL)
+    shared_topics = {p.topic for p in PAYLOADS if not p.per_institution()}
+    assert shared_topics == set(topics.ALL)
+    assert {p.topic for p in PAYLOADS if p.per_institution()} == {
+        topics.REVIEW_REQUESTS,
+        topics.REVIEW_DECISIONS,
+    }
     assert all(p.event_type.endswith(".v1") and p.topic.endswith(".v1") for p in PAYLOADS)
     assert all(p.__name__.endswith("V1") for p in PAYLOADS)
 
@@ -99,3 +110,39 @@ def test_every_payload_has_its_own_versioned_type_and_topic() -> None:
 def test_deterministic_event_ids_name_the_effect() -> None:
     assert deterministic_event_id("award", "a") == deterministic_event_id("award", "a")
     assert deterministic_event_id("award", "a") != deterministic_event_id("award", "b")
+
+
+def test_review_contract_topics_belong_to_one_institution_each() -> None:
+    requests, decisions = topics.review_requests("uni-a"), topics.review_decisions("uni-a")
+    assert (requests, decisions) == (
+        "microcred.review.uni-a.requests.v1",
+        "microcred.review.uni-a.decisions.v1",
+    )
+    assert re.match(topics.REVIEW_REQUESTS_PATTERN, requests)
+    assert not re.match(topics.REVIEW_REQUESTS_PATTERN, decisions)
+    assert re.match(topics.REVIEW_DECISIONS_PATTERN, decisions)
+    assert not re.match(topics.REVIEW_DECISIONS_PATTERN, topics.dead_letter(decisions))
+    assert topics.institution_of_review_topic(decisions) == "uni-a"
+    assert topics.institution_of_review_topic(topics.EVIDENCE_REVIEWED) is None
+
+
+def test_a_review_decision_belongs_to_its_tenant_and_fits_its_hours() -> None:
+    decision = {
+        "decision_id": "d-1",
+        "evidence_id": "ev-1",
+        "learner_id": "learner-1",
+        "institution_id": "uni-a",
+        "decision": "approved",
+        "approved_hours": "10",
+        "reviewer_id": "rules",
+        "decided_at": "2026-01-01T00:00:00Z",
+    }
+    payload = ReviewDecisionV1.model_validate(decision)
+    envelope = Envelope.wrap(payload, source="/reviewer", subject="ev-1", tenant="uni-a")
+    assert envelope.topic == topics.review_decisions("uni-a")
+    with pytest.raises(ValueError, match="differs from the payload's institution"):
+        Envelope.wrap(payload, source="/reviewer", subject="ev-1", tenant="uni-b")
+    with pytest.raises(ValueError, match="more than 0 hours"):
+        ReviewDecisionV1.model_validate({**decision, "approved_hours": "0"})
+    with pytest.raises(ValueError, match="needs a reason"):
+        ReviewDecisionV1.model_validate({**decision, "decision": "rejected", "approved_hours": "0"})

@@ -16,6 +16,7 @@ from faststream.kafka.annotations import KafkaMessage
 from microcred_shared.contracts import Envelope, topics
 from microcred_shared.contracts.events import EvidenceSubmittedV1
 from microcred_shared.kafka import make_broker, subscribe
+from microcred_shared.kafka_auth import KafkaConnection
 from microcred_shared.settings import ServiceSettings
 from microcred_shared.testing.kafka import read_topic
 from microcred_shared.testing.samples import submitted
@@ -23,15 +24,19 @@ from microcred_shared.testing.servers import Servers
 
 
 def broker_with_handler(
-    bootstrap: str = "localhost",
+    kafka: KafkaConnection = KafkaConnection("localhost"),
 ) -> tuple[KafkaBroker, list[Envelope[EvidenceSubmittedV1]]]:
-    broker = make_broker(ServiceSettings(service_name="test", kafka_bootstrap_servers=bootstrap))
+    # As a service: the platform's principal, in a group with the platform's prefix.
+    settings = ServiceSettings(service_name="test", **kafka.settings_values())  # type: ignore[arg-type]
+    broker = make_broker(settings)
     handled: list[Envelope[EvidenceSubmittedV1]] = []
 
     async def handler(envelope: Envelope[EvidenceSubmittedV1]) -> None:
         handled.append(envelope)
 
-    subscribe(broker, EvidenceSubmittedV1, handler, group_id=f"test-{uuid.uuid4().hex[:8]}")
+    subscribe(
+        broker, EvidenceSubmittedV1, handler, group_id=f"microcred-test-{uuid.uuid4().hex[:8]}"
+    )
     return broker, handled
 
 
@@ -76,7 +81,7 @@ async def test_in_memory_invalid_record_is_dead_lettered() -> None:
 async def test_on_kafka_invalid_record_is_dead_lettered_and_consumer_goes_on(
     servers: Servers, topics_ready: None
 ) -> None:
-    broker, handled = broker_with_handler(servers.kafka_bootstrap)
+    broker, handled = broker_with_handler(servers.kafka_platform)
     marker = uuid.uuid4().hex
     event = submitted(tenant=f"inst-{marker[:8]}")
     async with broker:
@@ -90,7 +95,7 @@ async def test_on_kafka_invalid_record_is_dead_lettered_and_consumer_goes_on(
                 await asyncio.sleep(0.1)
 
     dead = await read_topic(
-        servers.kafka_bootstrap,
+        servers.kafka,
         topics.dead_letter(topics.EVIDENCE_SUBMITTED),
         keep=lambda r: marker.encode() in r.value,
         until=lambda kept: len(kept) >= 1,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
 import subprocess
@@ -18,7 +20,13 @@ from pymongo import AsyncMongoClient
 
 from microcred_shared.settings import DEVELOPMENT_S3_ACCESS_KEY, DEVELOPMENT_S3_SECRET_KEY
 from microcred_shared.stack import control
+from microcred_shared.stack.components import KafkaDataError, kafka_component, kafka_properties
 from microcred_shared.stack.config import StackConfig
+from microcred_shared.stack.kafka_security import (
+    SCRAM_ITERATIONS,
+    format_arguments,
+    load_or_create_kafka_secrets,
+)
 from microcred_shared.testing.kafka import read_topic
 from microcred_shared.testing.servers import free_ports_config
 
@@ -107,7 +115,11 @@ async def test_status_and_restart_on_the_same_data_keep_everything(own_stack: St
     assert "down" not in status.stdout
 
     marker = uuid.uuid4().hex
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.kafka_bootstrap, acks="all")
+    # The broker authenticates every client: the stack's admin, from its data directory.
+    kafka = cfg.kafka_admin()
+    secrets_mode = cfg.kafka_secrets_file.stat().st_mode & 0o777
+    assert secrets_mode == 0o600
+    producer = AIOKafkaProducer(**kafka.aiokafka_options(), acks="all")
     await producer.start()
     await producer.send_and_wait("microcred.evidence.submitted.v1", marker.encode(), key=b"k")
     await producer.stop()
@@ -122,8 +134,10 @@ async def test_status_and_restart_on_the_same_data_keep_everything(own_stack: St
     assert down.returncode == 1
     assert control.start_group(cfg, "infra")
 
+    # The passwords of the first start are kept: the same credentials still get in.
+    assert cfg.kafka_admin() == kafka
     records = await read_topic(
-        cfg.kafka_bootstrap,
+        kafka,
         "microcred.evidence.submitted.v1",
         keep=lambda r: r.value == marker.encode(),
         until=lambda kept: len(kept) == 1,
@@ -134,3 +148,86 @@ async def test_status_and_restart_on_the_same_data_keep_everything(own_stack: St
     await mongo.close()
     body = s3(cfg).get_object(Bucket="restart-bucket", Key=marker)["Body"].read()
     assert body == b"kept"
+
+
+@pytest.mark.unit
+def test_kafka_passwords_are_made_once_kept_private_and_never_shown(tmp_path: Path) -> None:
+    first = load_or_create_kafka_secrets(tmp_path)
+    again = load_or_create_kafka_secrets(tmp_path)
+
+    assert again == first
+    assert (tmp_path / "kafka-secrets.json").stat().st_mode & 0o777 == 0o600
+    passwords = (first.admin_password, first.platform_password, first.controller_password)
+    assert len(set(passwords)) == 3
+    assert all(len(p) >= 40 for p in passwords)
+    shown = repr(first) + repr(first.admin()) + repr(first.platform())
+    assert not any(p in shown for p in passwords)
+
+
+@pytest.mark.unit
+def test_the_storage_format_command_never_holds_a_password(tmp_path: Path) -> None:
+    kafka_secrets = load_or_create_kafka_secrets(tmp_path)
+    arguments = format_arguments(kafka_secrets)
+    command_line = " ".join(arguments)
+
+    passwords = (
+        kafka_secrets.admin_password,
+        kafka_secrets.platform_password,
+        kafka_secrets.controller_password,
+    )
+    assert not any(p in command_line for p in passwords)
+    assert "password=" not in command_line.replace("saltedpassword=", "")
+    # What Kafka's ScramParser reads: MECHANISM=[key=value,...], Base64 salt and salted password.
+    assert arguments[0] == "--add-scram"
+    mechanism, _, body = arguments[1].partition("=")
+    assert mechanism == "SCRAM-SHA-512"
+    assert body.startswith("[")
+    assert body.endswith("]")
+    fields = dict(part.split("=", 1) for part in body[1:-1].split(","))
+    assert fields.keys() == {"name", "iterations", "salt", "saltedpassword"}
+    assert fields["name"] == "microcred-admin"
+    assert int(fields["iterations"]) == SCRAM_ITERATIONS
+    salt = base64.b64decode(fields["salt"], validate=True)
+    assert len(salt) >= 16
+    expected = hashlib.pbkdf2_hmac(
+        "sha512", kafka_secrets.admin_password.encode(), salt, SCRAM_ITERATIONS
+    )
+    assert base64.b64decode(fields["saltedpassword"], validate=True) == expected
+    # A fresh salt every time: no two formats hand out the same salted password.
+    assert format_arguments(kafka_secrets) != arguments
+
+
+@pytest.mark.unit
+def test_every_kafka_listener_authenticates_and_acls_refuse_by_default(tmp_path: Path) -> None:
+    cfg = free_ports_config(tmp_path)
+    properties = dict(
+        line.split("=", 1)
+        for line in kafka_properties(cfg, load_or_create_kafka_secrets(tmp_path)).splitlines()
+        if line
+    )
+
+    assert properties["listener.security.protocol.map"] == (
+        "CONTROLLER:SASL_PLAINTEXT,BROKER:SASL_PLAINTEXT"
+    )
+    assert "PLAINTEXT://" not in properties["listeners"].replace("SASL_PLAINTEXT", "")
+    assert properties["listener.name.broker.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert properties["listener.name.controller.sasl.enabled.mechanisms"] == "PLAIN"
+    assert properties["allow.everyone.if.no.acl.found"] == "false"
+    assert properties["authorizer.class.name"].endswith(".StandardAuthorizer")
+    assert properties["super.users"] == "User:microcred-admin;User:microcred-controller"
+
+
+@pytest.mark.unit
+async def test_kafka_data_made_without_authentication_is_refused_with_what_to_do(
+    tmp_path: Path,
+) -> None:
+    cfg = free_ports_config(tmp_path)
+    if not (cfg.kafka_libs / ".pom-sha256").exists():
+        pytest.skip("Kafka's jars are not fetched yet")
+    (tmp_path / "kafka").mkdir()
+    (tmp_path / "kafka" / "meta.properties").write_text("node.id=1\n")
+
+    prepare = kafka_component(cfg).prepare
+    assert prepare is not None
+    with pytest.raises(KafkaDataError, match="remove that folder"):
+        await prepare()

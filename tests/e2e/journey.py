@@ -13,6 +13,7 @@ from pymongo import AsyncMongoClient
 
 from microcred_shared.contracts import topics
 from microcred_shared.demo import (
+    BUILTIN_REVIEW,
     CLAIM_LINK,
     Account,
     PlatformClient,
@@ -33,7 +34,7 @@ CONSUMERS = {
         topics.CREDENTIAL_ISSUED,
     ],
     "microcred-review": [topics.EVIDENCE_SUBMITTED, topics.EVIDENCE_WITHDRAWN],
-    "microcred-accounting": [topics.EVIDENCE_REVIEWED],
+    "microcred-accounting": [topics.EVIDENCE_SUBMITTED, topics.EVIDENCE_REVIEWED],
     "microcred-issuer": [topics.COMPETENCE_AWARDED],
     "microcred-notifier": [topics.CREDENTIAL_ISSUED],
 }
@@ -55,7 +56,7 @@ def platform_client(platform: Platform, http: httpx.AsyncClient) -> PlatformClie
 async def onboard_and_register(client: PlatformClient) -> tuple[str, Account]:
     institution_id = f"inst-{uuid.uuid4().hex[:10]}"
     email = f"learner.{uuid.uuid4().hex[:8]}@example.org"
-    await client.onboard(demo_institution(institution_id))
+    await client.onboard(demo_institution(institution_id, BUILTIN_REVIEW))
     learner = await client.register(institution_id, "Grace Hopper", email, "a-long-password-1")
     return institution_id, learner
 
@@ -96,12 +97,24 @@ def claim_emails(platform: Platform, journey: Journey) -> list[EmailMessage]:
     ]
 
 
-async def consumers_caught_up(platform: Platform) -> bool:
+#: Review's consumers of every institution's review topics (by pattern), and what they read.
+REVIEW_CONTRACT_CONSUMERS = {
+    "microcred-review.review-decisions": topics.review_decisions,
+    "microcred-review.builtin-reviewer": topics.review_requests,
+}
+
+
+async def consumers_caught_up(platform: Platform, institution_id: str) -> bool:
+    """Whether every consumer has processed all that was published, the institution's too."""
+    kafka = platform.servers.kafka_bootstrap
     for service_group, group_topics in CONSUMERS.items():
         for topic in group_topics:
             group = consumer_group(service_group, topic)
-            if await group_lag(platform.servers.kafka_bootstrap, group, [topic]) != 0:
+            if await group_lag(kafka, group, [topic]) != 0:
                 return False
+    for group, topic_of in REVIEW_CONTRACT_CONSUMERS.items():
+        if await group_lag(kafka, group, [topic_of(institution_id)]) != 0:
+            return False
     return True
 
 

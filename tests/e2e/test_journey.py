@@ -39,8 +39,9 @@ EXPECTED = {
     "claims": 1,
     "emails": 1,
 }
-#: Events of one journey: 3 submitted, 3 reviewed, 1 awarded, 1 issued, 1 notification sent.
-EVENTS_PER_JOURNEY = 9
+#: Events of one journey: 3 submitted, 3 review requests, 3 decisions, 3 reviewed, 1 awarded,
+#: 1 issued, 1 notification sent.
+EVENTS_PER_JOURNEY = 15
 
 
 async def _true_or_none(check: Awaitable[bool]) -> bool | None:
@@ -61,7 +62,9 @@ async def settled(
 
     await wait_for("the claim email", emailed, timeout=90)
     await wait_for(
-        "consumers to catch up", lambda: _true_or_none(consumers_caught_up(platform)), timeout=60
+        "consumers to catch up",
+        lambda: _true_or_none(consumers_caught_up(platform, journey.institution_id)),
+        timeout=60,
     )
     return await counts(platform, mongo, journey)
 
@@ -137,7 +140,13 @@ async def test_every_event_delivered_twice_changes_nothing(
     async with httpx.AsyncClient(timeout=30) as http:
         client = platform_client(platform, http)
         institution_id, learner = await onboard_and_register(client)
-        redeliverer = Redeliverer(platform.servers.kafka_bootstrap, topics.ALL, institution_id)
+        review_topics = (
+            topics.review_requests(institution_id),
+            topics.review_decisions(institution_id),
+        )
+        redeliverer = Redeliverer(
+            platform.servers.kafka_bootstrap, (*topics.ALL, *review_topics), institution_id
+        )
         await redeliverer.start()
         try:
             journey = await upload_and_approve(client, institution_id, learner)

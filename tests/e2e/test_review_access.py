@@ -5,14 +5,15 @@ That is the institution's staff, and a learner for their own progress.
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import httpx
 import pytest
 
-from microcred_shared.demo import demo_institution
+from microcred_shared.demo import demo_institution, minimal_pdf, wait_for
 from microcred_shared.testing.plugin import Platform
-from tests.e2e.journey import platform_client
+from tests.e2e.journey import COMPETENCE, onboard_and_register, platform_client
 
 pytestmark = pytest.mark.e2e
 
@@ -55,3 +56,93 @@ async def test_only_the_institutions_evaluators_reach_its_queue(platform: Platfo
     assert progress_own.status_code == 200
     assert progress_foreign.status_code == 403
     assert progress_anonymous.status_code == 401
+
+
+async def test_review_settings_belong_to_the_institutions_admins(platform: Platform) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        client = platform_client(platform, http)
+        a = f"inst-a-{uuid.uuid4().hex[:6]}"
+        await client.onboard(demo_institution(a))
+        evaluator = await client.evaluator(
+            a, f"eval.{uuid.uuid4().hex[:6]}@example.org", "evaluator-password"
+        )
+        admin = await client.evaluator(
+            a, f"admin.{uuid.uuid4().hex[:6]}@example.org", "admin-password"
+        )
+        await client.grant(a, admin.email, "institution_admin")
+        admin = await client.login(admin.email, "admin-password")
+        settings = f"{platform.urls['review']}/institutions/{a}/review-settings"
+        wanted = {"mode": "builtin", "second_approval_above_hours": "40"}
+
+        default = await http.get(settings, headers=evaluator.auth)
+        by_evaluator = await http.put(settings, json=wanted, headers=evaluator.auth)
+        by_admin = await http.put(settings, json=wanted, headers=admin.auth)
+        negative = await http.put(
+            settings, json={**wanted, "second_approval_above_hours": "-1"}, headers=admin.auth
+        )
+        unknown_mode = await http.put(settings, json={"mode": "lms"}, headers=admin.auth)
+        now = await http.get(settings, headers=evaluator.auth)
+
+    assert default.json() == {"mode": "builtin", "second_approval_above_hours": None}
+    assert by_evaluator.status_code == 403
+    assert "institution admin" in by_evaluator.json()["detail"]
+    assert by_admin.status_code == 200
+    assert negative.status_code == 422
+    assert unknown_mode.status_code == 422
+    assert now.json() == wanted
+
+
+async def test_a_second_evaluator_confirms_large_approvals(platform: Platform) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        client = platform_client(platform, http)
+        a, learner = await onboard_and_register(client)
+        await client.configure_review(a, {"mode": "builtin", "second_approval_above_hours": "20"})
+        first, second = [
+            await client.evaluator(
+                a, f"eval.{uuid.uuid4().hex[:6]}@example.org", "evaluator-password"
+            )
+            for _ in range(2)
+        ]
+        record = await client.upload(
+            a,
+            learner,
+            COMPETENCE,
+            "Long course",
+            "30",
+            ("c.pdf", minimal_pdf("c"), "application/pdf"),
+        )
+        evidence_id = record["id"]
+        await wait_for(
+            "the evidence queued",
+            functools.partial(client.queued, a, evidence_id, first),
+            timeout=60,
+        )
+        item = f"{platform.urls['review']}/institutions/{a}/queue/{evidence_id}"
+        approve = {"decision": "approve"}
+        awaiting = await http.post(f"{item}/decision", json=approve, headers=first.auth)
+        again_by_first = await http.post(
+            f"{item}/decision", json={**approve, "approved_hours": "25"}, headers=first.auth
+        )
+        waiting = await http.get(
+            f"{platform.urls['review']}/institutions/{a}/queue",
+            params={"status": "awaiting_second_approval"},
+            headers=second.auth,
+        )
+        too_many = await http.post(
+            f"{item}/decision", json={**approve, "approved_hours": "31"}, headers=second.auth
+        )
+        confirmed = await http.post(f"{item}/decision", json=approve, headers=second.auth)
+
+        async def hours_counted() -> object:
+            progress = await client.progress(a, learner)
+            return progress if progress and progress[0]["hours"] == "30" else None
+
+        await wait_for("the approved hours on the ledger", hours_counted, timeout=60)
+
+    assert awaiting.status_code == 200
+    assert awaiting.json()["status"] == "awaiting_second_approval"
+    assert again_by_first.status_code == 409
+    assert [i["evidence_id"] for i in waiting.json()] == [evidence_id]
+    assert too_many.status_code == 422
+    assert confirmed.json()["status"] == "decided"
+    assert confirmed.json()["evaluators"] == [first.user_id, second.user_id]

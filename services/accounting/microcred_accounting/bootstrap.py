@@ -8,7 +8,11 @@ from microcred_accounting.api import router
 from microcred_accounting.handlers import Accounting
 from microcred_accounting.settings import AccountingSettings
 from microcred_shared.auth import RemoteKeySet
-from microcred_shared.contracts.events import CompetenceAwardedV1, EvidenceReviewedV1
+from microcred_shared.contracts.events import (
+    CompetenceAwardedV1,
+    EvidenceReviewedV1,
+    EvidenceSubmittedV1,
+)
 from microcred_shared.service import wire
 from microcred_shared.settings import ServiceSettings
 
@@ -18,9 +22,10 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
     wiring = wire(
         settings,
         publishes=[CompetenceAwardedV1],
-        description="Evidence-reviewed in; competence-awarded out.",
+        description="Evidence-submitted and evidence-reviewed in; competence-awarded out.",
     )
     accounting = Accounting(wiring.database, wiring.publisher)
+    wiring.subscribe(EvidenceSubmittedV1, accounting.on_evidence_submitted)
     wiring.subscribe(EvidenceReviewedV1, accounting.on_evidence_reviewed)
     app = wiring.app(
         title="microcred accounting",

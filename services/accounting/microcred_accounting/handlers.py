@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -20,10 +21,14 @@ from microcred_accounting.domain import (
     ledger_key,
     threshold_reached,
 )
-from microcred_shared.contracts import Envelope
+from microcred_shared.contracts import Envelope, envelope_type
 from microcred_shared.contracts.envelope import deterministic_event_id
-from microcred_shared.contracts.events import CompetenceAwardedV1, EvidenceReviewedV1
-from microcred_shared.kafka import RawEventPublisher
+from microcred_shared.contracts.events import (
+    CompetenceAwardedV1,
+    EvidenceReviewedV1,
+    EvidenceSubmittedV1,
+)
+from microcred_shared.kafka import RawEventPublisher, RefusedEventError
 from microcred_shared.logging import get_logger
 from microcred_shared.mongo import Document
 from microcred_shared.outbox import ensure_outbox_index, flush, outbox_fields
@@ -37,10 +42,24 @@ def award_id_for(institution_id: str, learner_id: str, competence_id: str) -> st
     return deterministic_event_id("award", institution_id, learner_id, competence_id)
 
 
+class UnknownEvidenceError(LookupError):
+    """A decision on evidence accounting has not seen filed (yet)."""
+
+
 @dataclass
 class Accounting:
     database: AsyncDatabase[Document]
     publisher: RawEventPublisher
+
+    @property
+    def evidence(self) -> Any:
+        """Accounting's own record of what was filed, which every decision is checked against."""
+        return self.database["evidence"]
+
+    @property
+    def parked(self) -> Any:
+        """Decisions that arrived before the evidence they decide on was seen filed."""
+        return self.database["parked_decisions"]
 
     @property
     def ledger(self) -> Any:
@@ -56,6 +75,88 @@ class Accounting:
         )
         await self.awards.create_index([("institution_id", ASCENDING), ("learner_id", ASCENDING)])
         await ensure_outbox_index(self.awards)
+        await self.parked.create_index([("evidence_id", ASCENDING)])
+
+    async def on_evidence_submitted(self, envelope: Envelope[EvidenceSubmittedV1]) -> None:
+        """Remember whose evidence it is and what it claims; a redelivery changes nothing."""
+        evidence = envelope.data
+        with contextlib.suppress(DuplicateKeyError):  # a redelivery
+            await self.evidence.insert_one(
+                {
+                    "_id": evidence.evidence_id,
+                    "institution_id": envelope.tenant,
+                    "learner_id": evidence.learner_id,
+                    "competence_id": evidence.competence.id,
+                    "hours": Decimal128(evidence.hours),
+                }
+            )
+        await self._apply_parked(evidence.evidence_id)
+
+    async def _apply_parked(self, evidence_id: str) -> None:
+        """Apply the decisions that waited for this evidence, in the order they were decided."""
+        cursor = self.parked.find({"evidence_id": evidence_id, "refused": None})
+        for parked in sorted([d async for d in cursor], key=lambda d: d["decided_at"]):
+            envelope = envelope_type(EvidenceReviewedV1).model_validate_json(parked["event"])
+            try:
+                await self.on_evidence_reviewed(envelope)
+            except RefusedEventError as refused:
+                # Its dead-letter moment has passed; the refusal stays on record with the reason.
+                log.warning("ledger.parked_refused", evidence_id=evidence_id, reason=refused.reason)
+                await self.parked.update_one(
+                    {"_id": parked["_id"]}, {"$set": {"refused": refused.reason}}
+                )
+                continue
+            await self.parked.delete_one({"_id": parked["_id"]})
+
+    async def check_against_filed(self, envelope: Envelope[EvidenceReviewedV1]) -> None:
+        """Refuse a decision that contradicts the evidence as filed (whose, for what, how much).
+
+        Only review may publish decisions, but a decision that names another institution's
+        evidence must never move hours, whoever published it.
+        """
+        review = envelope.data
+        filed = await self.evidence.find_one({"_id": review.evidence_id})
+        if filed is None:
+            raise UnknownEvidenceError(review.evidence_id)
+        mismatches = [
+            f"{what} is {filed[field]!s}, not {claimed!s}"
+            for what, field, claimed in (
+                ("institution", "institution_id", envelope.tenant),
+                ("learner", "learner_id", review.learner_id),
+                ("competence", "competence_id", review.competence.id),
+                ("hours claimed", "hours", review.claimed_hours),
+            )
+            if (filed[field].to_decimal() if field == "hours" else filed[field]) != claimed
+        ]
+        if mismatches:
+            raise RefusedEventError(
+                f"decision {review.decision_id} contradicts evidence {review.evidence_id} "
+                f"as filed: " + "; ".join(mismatches)
+            )
+
+    async def _park(self, envelope: Envelope[EvidenceReviewedV1]) -> None:
+        """Keep a decision until its evidence is seen filed: the two topics are read apart.
+
+        A decision can overtake the evidence-submitted event only when accounting's consumer of
+        that topic lags; parking (rather than retrying) keeps the partition moving meanwhile.
+        """
+        try:
+            await self.parked.insert_one(
+                {
+                    "_id": envelope.id,
+                    "evidence_id": envelope.data.evidence_id,
+                    "decided_at": envelope.data.decided_at,
+                    "event": envelope.model_dump_json(),
+                    "refused": None,
+                    "parked_at": datetime.now(UTC),
+                }
+            )
+        except DuplicateKeyError:
+            return
+        log.info("ledger.decision_parked", evidence_id=envelope.data.evidence_id)
+        # The evidence may have been filed between the check and the insert.
+        if await self.evidence.find_one({"_id": envelope.data.evidence_id}, {"_id": 1}):
+            await self._apply_parked(envelope.data.evidence_id)
 
     async def on_evidence_reviewed(self, envelope: Envelope[EvidenceReviewedV1]) -> None:
         """Post the decision (once, by its natural key), then award if the threshold is met.
@@ -63,6 +164,11 @@ class Accounting:
         The award check runs on every delivery, duplicates included: a crash between posting
         and awarding is mended by the redelivery.
         """
+        try:
+            await self.check_against_filed(envelope)
+        except UnknownEvidenceError:
+            await self._park(envelope)
+            return
         review = envelope.data
         if review.decision == "approved":
             await self._post(envelope, "approval", review.approved_hours)

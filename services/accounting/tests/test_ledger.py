@@ -18,11 +18,14 @@ from microcred_shared.contracts import Envelope, topics
 from microcred_shared.contracts.events import (
     CompetenceSnapshot,
     EvidenceReviewedV1,
+    EvidenceSubmittedV1,
     InstitutionRef,
     LearnerProfile,
 )
+from microcred_shared.kafka import RefusedEventError
 from microcred_shared.outbox import OutboxRelay
 from microcred_shared.testing.fakes import RecordingPublisher
+from microcred_shared.testing.samples import submitted
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +60,23 @@ def reviewed(
     )
 
 
+def filed(event: Envelope[EvidenceReviewedV1]) -> Envelope[EvidenceSubmittedV1]:
+    """The evidence-submitted event of the evidence ``event`` decides on."""
+    review = event.data
+    return submitted(
+        tenant=event.tenant,
+        learner=review.learner_id,
+        evidence_id=review.evidence_id,
+        hours=review.claimed_hours,
+    )
+
+
+async def post(accounting: Accounting, event: Envelope[EvidenceReviewedV1]) -> None:
+    """Deliver the evidence as filed, then the decision on it, as the two topics would."""
+    await accounting.on_evidence_submitted(filed(event))
+    await accounting.on_evidence_reviewed(event)
+
+
 @pytest.fixture
 async def accounting(database: AsyncDatabase[Any]) -> Accounting:
     service = Accounting(database, RecordingPublisher())
@@ -72,9 +92,9 @@ def awards(accounting: Accounting) -> list[dict[str, Any]]:
 
 async def test_three_approvals_of_30_hours_award_once(accounting: Accounting) -> None:
     for evidence in ("e1", "e2"):
-        await accounting.on_evidence_reviewed(reviewed(evidence))
+        await post(accounting, reviewed(evidence))
     assert awards(accounting) == []
-    await accounting.on_evidence_reviewed(reviewed("e3"))
+    await post(accounting, reviewed("e3"))
 
     [award] = awards(accounting)
     assert award["data"]["hours"] == "90"
@@ -86,7 +106,7 @@ async def test_three_approvals_of_30_hours_award_once(accounting: Accounting) ->
 async def test_redelivered_decisions_count_once(accounting: Accounting) -> None:
     events = [reviewed(e) for e in ("e1", "e2", "e3")]
     for event in events + events + list(reversed(events)):
-        await accounting.on_evidence_reviewed(event)
+        await post(accounting, event)
 
     assert await accounting.ledger.count_documents({}) == 3
     assert len(awards(accounting)) == 1
@@ -101,13 +121,13 @@ async def test_concurrent_consumers_crossing_the_threshold_award_once(
     publisher = RecordingPublisher()
     first, second = Accounting(database, publisher), Accounting(database, publisher)
     await first.ensure_indexes()
-    await first.on_evidence_reviewed(reviewed("e1"))
-    await first.on_evidence_reviewed(reviewed("e2"))
+    await post(first, reviewed("e1"))
+    await post(first, reviewed("e2"))
 
     await asyncio.gather(
-        first.on_evidence_reviewed(reviewed("e3")),
-        second.on_evidence_reviewed(reviewed("e4")),
-        second.on_evidence_reviewed(reviewed("e3")),
+        post(first, reviewed("e3")),
+        post(second, reviewed("e4")),
+        post(second, reviewed("e3")),
     )
 
     assert await database["awards"].count_documents({}) == 1
@@ -115,10 +135,10 @@ async def test_concurrent_consumers_crossing_the_threshold_award_once(
 
 
 async def test_rejections_add_nothing_and_reversals_take_back(accounting: Accounting) -> None:
-    await accounting.on_evidence_reviewed(reviewed("e1"))
-    await accounting.on_evidence_reviewed(reviewed("e2", decision="rejected"))
-    await accounting.on_evidence_reviewed(reviewed("e1", decision="reversed"))
-    await accounting.on_evidence_reviewed(reviewed("e1", decision="reversed"))
+    await post(accounting, reviewed("e1"))
+    await post(accounting, reviewed("e2", decision="rejected"))
+    await post(accounting, reviewed("e1", decision="reversed"))
+    await post(accounting, reviewed("e1", decision="reversed"))
 
     assert await accounting.progress(TENANT, "l-1") == [
         {"competence_id": "c-1", "hours": "0", "awarded": False}
@@ -132,9 +152,9 @@ async def test_an_unpublished_award_is_published_by_the_relay(
     accounting = Accounting(database, publisher)
     await accounting.ensure_indexes()
     for evidence in ("e1", "e2"):
-        await accounting.on_evidence_reviewed(reviewed(evidence))
+        await post(accounting, reviewed(evidence))
     with pytest.raises(ConnectionError):
-        await accounting.on_evidence_reviewed(reviewed("e3"))
+        await post(accounting, reviewed("e3"))
     assert publisher.published == []
 
     publisher.failing = False
@@ -143,3 +163,58 @@ async def test_an_unpublished_award_is_published_by_the_relay(
     assert await relay.relay_once() == 1
     assert len(publisher.events(topics.COMPETENCE_AWARDED)) == 1
     assert await relay.relay_once() == 0
+
+
+async def test_a_decision_contradicting_the_evidence_as_filed_is_refused(
+    accounting: Accounting,
+) -> None:
+    honest = reviewed("e1")
+    await accounting.on_evidence_submitted(filed(honest))
+    data = honest.data.model_dump()
+    foreign = Envelope.wrap(
+        EvidenceReviewedV1.model_validate(
+            {**data, "institution": InstitutionRef(id="inst-b", name="B", country="PT")}
+        ),
+        source="/intruder",
+        subject="e1",
+        tenant="inst-b",
+    )
+    other_competence = Envelope.wrap(
+        EvidenceReviewedV1.model_validate(
+            {**data, "competence": CompetenceSnapshot(id="c-2", title="Another")}
+        ),
+        source="/intruder",
+        subject="e1",
+        tenant=TENANT,
+    )
+    for forged, reason in (
+        (foreign, "institution is inst-a, not inst-b"),
+        (reviewed("e1", learner="l-2"), "learner is l-1, not l-2"),
+        (other_competence, "competence is c-1, not c-2"),
+        (reviewed("e1", hours="300"), "hours claimed is 30, not 300"),
+    ):
+        with pytest.raises(RefusedEventError, match=reason):
+            await accounting.on_evidence_reviewed(forged)
+    assert await accounting.ledger.count_documents({}) == 0
+
+    await accounting.on_evidence_reviewed(honest)
+    assert await accounting.ledger.count_documents({}) == 1
+
+
+async def test_a_decision_overtaking_its_evidence_waits_for_it(accounting: Accounting) -> None:
+    # The consumer of evidence-submitted lags: three decisions arrive before their evidence.
+    early = [reviewed(e) for e in ("e1", "e2", "e3")]
+    forged = reviewed("e4", learner="l-2")
+    for event in [*early, early[0], forged]:
+        await accounting.on_evidence_reviewed(event)
+    assert await accounting.ledger.count_documents({}) == 0
+    assert await accounting.parked.count_documents({}) == 4
+
+    for event in early:
+        await accounting.on_evidence_submitted(filed(event))
+    await accounting.on_evidence_submitted(filed(reviewed("e4")))  # filed by l-1, not l-2
+
+    assert await accounting.ledger.count_documents({}) == 3
+    assert len(awards(accounting)) == 1
+    [refused] = [d async for d in accounting.parked.find({})]
+    assert "learner is l-1, not l-2" in refused["refused"]

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -324,26 +325,47 @@ class Accounts:
         document: Document | None = await self.users.find_one({"_id": user_id})
         return document
 
+    async def user_by_email(self, email: str) -> Document | None:
+        document: Document | None = await self.users.find_one(
+            {"email": normalise_email(email)}, {"name": 1, "email": 1, "memberships": 1}
+        )
+        return document
+
+    async def names(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """The names of these accounts, by id (unknown ids are left out)."""
+        wanted = sorted(set(user_ids))
+        if not wanted:
+            return {}
+        cursor = self.users.find({"_id": {"$in": wanted}}, {"name": 1})
+        return {document["_id"]: document["name"] async for document in cursor}
+
     # --- tokens and sessions -----------------------------------------------------------------
 
     async def access_token(self, user: Document) -> tuple[str, int]:
+        lifetime = self.access_token_minutes * 60
+        return await self.token_for(principal_of(user), lifetime), lifetime
+
+    async def token_for(self, principal: Principal, lifetime_seconds: int) -> str:
+        """An access token speaking for ``principal``, valid for ``lifetime_seconds``.
+
+        The pages use short-lived ones to call other services (review) for the signed-in user.
+        """
         kid, key = await self.keys.active()
         now = int(datetime.now(UTC).timestamp())
-        lifetime = self.access_token_minutes * 60
         claims = {
             "iss": TOKEN_ISSUER,
             "aud": TOKEN_AUDIENCE,
-            "sub": user["_id"],
+            "sub": principal.user_id,
             "iat": now,
-            "exp": now + lifetime,
+            "exp": now + lifetime_seconds,
             "jti": uuid.uuid4().hex,
-            "email": user["email"],
-            "name": user["name"],
-            "roles": user.get("memberships", []),
-            "padm": bool(user.get("platform_admin")),
+            "email": principal.email,
+            "name": principal.name,
+            "roles": [m.model_dump() for m in principal.memberships],
+            "padm": principal.platform_admin,
         }
         header = {"alg": "EdDSA", "kid": kid, "typ": "at+jwt"}
-        return jwt.encode(header, claims, key, algorithms=["EdDSA"]), lifetime
+        return jwt.encode(header, claims, key, algorithms=["EdDSA"])
 
     async def open_session(self, user: Document) -> tuple[str, str]:
         """A browser session: the cookie's value and the session's CSRF token."""

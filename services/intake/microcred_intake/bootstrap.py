@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from microcred_intake.accounts import Accounts, SigningKeys
@@ -9,6 +12,9 @@ from microcred_intake.api import router
 from microcred_intake.auth_api import router as auth_router
 from microcred_intake.handlers import Intake
 from microcred_intake.pages import router as pages_router
+from microcred_intake.review_client import ReviewClient, ReviewUnavailableError
+from microcred_intake.review_pages import review_unavailable
+from microcred_intake.review_pages import router as review_pages_router
 from microcred_intake.settings import IntakeSettings
 from microcred_intake.store import IntakeStore
 from microcred_shared.contracts.events import (
@@ -70,7 +76,7 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
         title="microcred intake",
         description="Accounts, institutions and catalogues, and learners' evidence of learning.",
         outbox=[store.evidence],
-        routers=[auth_router, router, pages_router],
+        routers=[auth_router, router, pages_router, review_pages_router],
         object_store=objects,
         on_start=(
             store.ensure_indexes,
@@ -83,4 +89,24 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.intake = intake
     app.state.accounts = accounts
     app.state.issuer_url = settings.issuer_url.rstrip("/")
+    review = ReviewClient(settings.review_url, settings.review_timeout_seconds)
+    app.state.review = review
+    app.state.review_token_seconds = settings.review_token_seconds
+    app.add_exception_handler(ReviewUnavailableError, review_unavailable)
+    _close_on_shutdown(app, review)
     return app
+
+
+def _close_on_shutdown(app: FastAPI, review: ReviewClient) -> None:
+    """The review client's connections close with the app."""
+    started = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(running: FastAPI) -> AsyncIterator[None]:
+        async with started(running):
+            try:
+                yield
+            finally:
+                await review.close()
+
+    app.router.lifespan_context = lifespan

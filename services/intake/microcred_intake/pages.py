@@ -23,6 +23,7 @@ from microcred_intake.accounts import (
     NewPassword,
     Registration,
     new_token,
+    principal_of,
 )
 from microcred_intake.accounts import ResetRequest as ResetRequestBody
 from microcred_intake.dashboard import progress
@@ -70,6 +71,7 @@ class PageContext:
             lang=self.translator.language,
             languages=LANGUAGES,
             user=self.user,
+            nav=navigation(self.user),
             csrf_token=self.csrf,
             **values,
         )
@@ -85,6 +87,39 @@ class PageContext:
         if not self.user and self.request.cookies.get(FORM_CSRF_COOKIE) != self.csrf:
             response.set_cookie(FORM_CSRF_COOKIE, self.csrf, httponly=True, samesite="strict")
         return response
+
+
+REVIEW_ROLES = frozenset({"evaluator", "institution_admin"})
+
+
+def reviewing_at(user: Principal) -> list[str]:
+    """Institutions where the user reviews evidence, in the order they were given the role."""
+    found = [m.institution for m in user.memberships if m.role in REVIEW_ROLES]
+    return list(dict.fromkeys(found))
+
+
+def administering(user: Principal) -> list[str]:
+    found = [m.institution for m in user.memberships if m.role == "institution_admin"]
+    return list(dict.fromkeys(found))
+
+
+def navigation(user: Principal | None) -> dict[str, bool]:
+    """Which sections the main navigation offers the signed-in user."""
+    if user is None:
+        return {"learner": False, "review": False, "review_settings": False}
+    review = user.platform_admin or bool(reviewing_at(user))
+    learner = any(m.role == "learner" for m in user.memberships)
+    return {
+        "learner": learner or not review,
+        "review": review,
+        "review_settings": user.platform_admin or bool(administering(user)),
+    }
+
+
+def start_page(user: Principal) -> str:
+    """Where logging in leads: the learner's dashboard, or the review queue for staff only."""
+    learner = any(m.role == "learner" for m in user.memberships)
+    return "/review" if navigation(user)["review"] and not learner else "/dashboard"
 
 
 async def context(request: Request) -> PageContext:
@@ -237,7 +272,7 @@ async def login(request: Request) -> Response:
             errors=[message],
         )
     session_id, _csrf = await accounts.open_session(user)
-    response = see("/dashboard")
+    response = see(start_page(principal_of(user)))
     set_session_cookie(response, session_id, accounts, request)
     response.delete_cookie(FORM_CSRF_COOKIE)
     return response

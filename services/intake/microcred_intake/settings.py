@@ -35,6 +35,17 @@ class IntakeSettings(S3Settings, SmtpSettings, ServiceSettings):
     issuer_url: str = Field(
         default="http://127.0.0.1:8004", description="Where learners' badge links point."
     )
+    review_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="Review's API, which the evaluators' pages call for the signed-in user.",
+    )
+    review_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    review_token_seconds: int = Field(
+        default=120,
+        ge=30,
+        le=3600,
+        description="Lifetime of the access tokens intake mints for its own calls to review.",
+    )
 
     first_admin_email: str = "admin@microcred.localhost"
     first_admin_password: SecretStr = SecretStr(DEVELOPMENT_ADMIN_PASSWORD)

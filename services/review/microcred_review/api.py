@@ -11,19 +11,35 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from microcred_review.domain import DecisionRequest, DecisionTimes, ReversalRequest
-from microcred_review.handlers import Review
+from microcred_review.domain import DecisionRequest, DecisionTimes, ReversalRequest, ReviewPolicy
+from microcred_review.gateway import Gateway
+from microcred_review.institutions import Institutions
+from microcred_review.workspace import QueueStatus, Workspace
 from microcred_shared.auth import Principal, Role
-from microcred_shared.contracts.envelope import Identifier
+from microcred_shared.contracts.envelope import Identifier, InstitutionId
 from microcred_shared.http import ProblemError, TokenCaller
 
 
-def _review(request: Request) -> Review:
-    review: Review = request.app.state.review
-    return review
+def _workspace(request: Request) -> Workspace:
+    workspace: Workspace = request.app.state.workspace
+    return workspace
 
 
-ReviewDep = Annotated[Review, Depends(_review)]
+def _institutions(request: Request) -> Institutions:
+    institutions: Institutions = request.app.state.institutions
+    return institutions
+
+
+ReviewDep = Annotated[Workspace, Depends(_workspace)]
+InstitutionsDep = Annotated[Institutions, Depends(_institutions)]
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(_gateway)]
 Caller = TokenCaller
 
 router = APIRouter(tags=["review"])
@@ -31,7 +47,8 @@ router = APIRouter(tags=["review"])
 
 def require(caller: Principal, institution_id: str, *roles: Role) -> None:
     if not caller.has_role(institution_id, *roles):
-        raise ProblemError(403, "Forbidden", f"you are no evaluator at {institution_id}")
+        role = " or ".join(r.replace("_", " ") for r in roles)
+        raise ProblemError(403, "Forbidden", f"you are no {role} at {institution_id}")
 
 
 def _shown(item: dict[str, Any]) -> dict[str, Any]:
@@ -46,12 +63,16 @@ async def pending_evidence(
     competence: Identifier | None = None,
     learner: Identifier | None = None,
     older_than_hours: Annotated[float | None, Query(ge=0)] = None,
+    status: QueueStatus = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
-    """Evidence waiting for a decision, oldest first; filter by competence, learner or age."""
+    """Evidence by status, oldest first: by default what waits for a decision (``open``).
+
+    Filter by competence, learner or age.
+    """
     require(caller, institution_id, "evaluator")
     age = timedelta(hours=older_than_hours) if older_than_hours is not None else None
-    items = await review.pending(institution_id, limit, competence, learner, age)
+    items = await review.listing(institution_id, limit, status, competence, learner, age)
     return [_shown(item) for item in items]
 
 
@@ -93,7 +114,11 @@ async def decide(
     review: ReviewDep,
     caller: Caller,
 ) -> dict[str, Any]:
-    """Approve (all or part of the hours claimed), reject, or request changes."""
+    """Approve (all or part of the hours claimed), reject, or request changes.
+
+    Where the institution asks for a second approval above some hours, a first approval above
+    them answers ``status: awaiting_second_approval``, and another evaluator decides next.
+    """
     require(caller, institution_id, "evaluator")
     return await review.decide(institution_id, evidence_id, body, caller.user_id)
 
@@ -116,3 +141,26 @@ async def times(institution_id: Identifier, review: ReviewDep, caller: Caller) -
     """How long evidence waits for a decision at the institution."""
     require(caller, institution_id, "evaluator")
     return await review.decision_times(institution_id)
+
+
+@router.get("/institutions/{institution_id}/review-settings")
+async def review_settings(
+    institution_id: InstitutionId, institutions: InstitutionsDep, caller: Caller
+) -> ReviewPolicy:
+    """How the institution reviews: builtin or external mode, second approval threshold."""
+    require(caller, institution_id, "evaluator")
+    return await institutions.policy(institution_id)
+
+
+@router.put("/institutions/{institution_id}/review-settings")
+async def configure_review(
+    institution_id: InstitutionId, body: ReviewPolicy, gateway: GatewayDep, caller: Caller
+) -> ReviewPolicy:
+    """Set the institution's review mode and second-approval threshold (its administrators).
+
+    The institution's request and decision topics are created first, so that an external
+    reviewer can subscribe before the first evidence arrives. Evidence awaiting a decision moves
+    with the mode: into the workspace (builtin) or out of it (external).
+    """
+    require(caller, institution_id, "institution_admin")
+    return await gateway.change_policy(institution_id, body)

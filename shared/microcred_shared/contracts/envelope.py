@@ -46,8 +46,18 @@ class EventPayload(BaseModel):
 
     #: CloudEvents ``type`` of the event that carries this payload; the version is part of it.
     event_type: ClassVar[str]
-    #: The topic the event is published on.
+    #: The topic the event is published on; ``{institution}`` in it stands for the tenant, for
+    #: the contracts that give each institution topics of its own.
     topic: ClassVar[str]
+
+    @classmethod
+    def topic_for(cls, tenant: str) -> str:
+        """The concrete topic of this payload type for the institution ``tenant``."""
+        return cls.topic.replace("{institution}", tenant)
+
+    @classmethod
+    def per_institution(cls) -> bool:
+        return "{institution}" in cls.topic
 
     def partition_key(self) -> str:
         """Return the Kafka key: the learner id, so one learner's events stay in order."""
@@ -101,9 +111,10 @@ class Envelope(BaseModel, Generic[PayloadT]):
     @model_validator(mode="after")
     def _tenant_owns_the_payload(self) -> Self:
         institution = getattr(self.data, "institution", None)
-        if institution is not None and institution.id != self.tenant:
+        owner = getattr(institution, "id", None) or getattr(self.data, "institution_id", None)
+        if owner is not None and owner != self.tenant:
             raise ValueError(
-                f"tenant {self.tenant!r} differs from the payload's institution {institution.id!r}"
+                f"tenant {self.tenant!r} differs from the payload's institution {owner!r}"
             )
         return self
 
@@ -132,7 +143,7 @@ class Envelope(BaseModel, Generic[PayloadT]):
 
     @property
     def topic(self) -> str:
-        return self.data.topic
+        return self.data.topic_for(self.tenant)
 
     def key(self) -> bytes:
         return self.data.partition_key().encode()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -98,11 +98,8 @@ class StoredFile(_Part):
     sha256: Sha256Hex
 
 
-class EvidenceSubmittedV1(EventPayload):
-    """A learner filed a piece of evidence for a competence (published by intake)."""
-
-    event_type: ClassVar[str] = "eu.microcred.evidence.submitted.v1"
-    topic: ClassVar[str] = topics.EVIDENCE_SUBMITTED
+class EvidenceRecord(EventPayload):
+    """A piece of evidence as a learner filed it: what every reviewer decides on."""
 
     evidence_id: Identifier
     learner_id: Identifier
@@ -120,9 +117,77 @@ class EvidenceSubmittedV1(EventPayload):
     submitted_at: datetime
 
     @model_validator(mode="after")
-    def _period_is_ordered(self) -> EvidenceSubmittedV1:
+    def _period_is_ordered(self) -> Self:
         if self.end_date < self.start_date:
             raise ValueError("end_date is before start_date")
+        return self
+
+
+class EvidenceSubmittedV1(EvidenceRecord):
+    """A learner filed a piece of evidence for a competence (published by intake)."""
+
+    event_type: ClassVar[str] = "eu.microcred.evidence.submitted.v1"
+    topic: ClassVar[str] = topics.EVIDENCE_SUBMITTED
+
+
+class ReviewRequestedV1(EvidenceRecord):
+    """The platform asks the institution's reviewer to decide on a piece of evidence.
+
+    Published by review on the institution's own request topic. A reviewer answers with one
+    ``ReviewDecisionV1`` on the institution's decision topic; the same request may be delivered
+    more than once, and the answer to a redelivered request must carry the same ``decision_id``.
+    The files are described, not attached: the institution's evaluators fetch them from intake.
+    """
+
+    event_type: ClassVar[str] = "eu.microcred.review.requested.v1"
+    topic: ClassVar[str] = topics.REVIEW_REQUESTS
+
+    requested_at: datetime
+
+
+class ReviewDecisionV1(EventPayload):
+    """An institution's reviewer decides on evidence the platform asked it to review.
+
+    Published by the reviewer (the built-in workspace or the institution's own service) on the
+    institution's decision topic. The platform checks every decision against the evidence it
+    asked about; a decision it cannot accept (unknown or foreign evidence, already decided,
+    more hours than claimed) goes to the decision topic's dead-letter topic with the reason.
+    """
+
+    event_type: ClassVar[str] = "eu.microcred.review.decision.v1"
+    topic: ClassVar[str] = topics.REVIEW_DECISIONS
+
+    decision_id: Identifier = Field(
+        description="The reviewer's id of this decision; a repeated answer repeats it."
+    )
+    evidence_id: Identifier
+    learner_id: Identifier
+    institution_id: InstitutionId
+    decision: Literal["approved", "rejected", "changes_requested", "reversed"] = Field(
+        description=(
+            "approved grants approved_hours; rejected and changes_requested grant none (the "
+            "reason goes to the learner); reversed overturns an earlier approval."
+        )
+    )
+    approved_hours: Hours = Field(
+        description="Zero unless approved; never above the hours claimed."
+    )
+    reason: LongText = ""
+    reviewer_id: Identifier = Field(description="Who decided: an evaluator or a rule set.")
+    second_reviewer_id: Identifier | None = Field(
+        default=None, description="The second evaluator, where the institution asks for two."
+    )
+    decided_at: datetime
+
+    @model_validator(mode="after")
+    def _hours_fit_the_decision(self) -> Self:
+        if self.decision == "approved":
+            if self.approved_hours <= 0:
+                raise ValueError("an approval must grant more than 0 hours")
+        elif self.approved_hours != 0:
+            raise ValueError(f"approved_hours must be 0 for a {self.decision} decision")
+        if self.decision in {"rejected", "changes_requested"} and not self.reason.strip():
+            raise ValueError(f"a {self.decision} decision needs a reason for the learner")
         return self
 
 
@@ -163,6 +228,9 @@ class EvidenceReviewedV1(EventPayload):
     approved_hours: Hours = Field(description="Zero unless the decision is approved.")
     reason: LongText = ""
     evaluator_id: Identifier
+    second_evaluator_id: Identifier | None = Field(
+        default=None, description="The second evaluator, where the institution asks for two."
+    )
     decided_at: datetime
 
     @model_validator(mode="after")

@@ -16,6 +16,8 @@ PAYLOADS: tuple[type[EventPayload], ...] = (
     events.EvidenceSubmittedV1,
     events.EvidenceWithdrawnV1,
     events.EvidenceReviewedV1,
+    events.ReviewRequestedV1,
+    events.ReviewDecisionV1,
     events.CompetenceAwardedV1,
     events.AwardRevokedV1,
     events.CredentialIssuedV1,

@@ -22,8 +22,17 @@ from aiokafka.errors import TopicAlreadyExistsError
 from pymongo import AsyncMongoClient
 
 from microcred_shared.contracts import topics
+from microcred_shared.kafka_auth import KafkaConnection
 from microcred_shared.settings import DEVELOPMENT_S3_ACCESS_KEY, DEVELOPMENT_S3_SECRET_KEY
 from microcred_shared.stack.config import SERVICES, StackConfig
+from microcred_shared.stack.kafka_security import (
+    KafkaSecrets,
+    format_arguments,
+    load_or_create_kafka_secrets,
+    read_kafka_secrets,
+    security_properties,
+    write_private_file,
+)
 from microcred_shared.stack.supervisor import Component
 
 
@@ -100,7 +109,8 @@ async def ensure_kafka_jars(cfg: StackConfig) -> None:
     marker.write_text(digest)
 
 
-def kafka_properties(cfg: StackConfig) -> str:
+def kafka_properties(cfg: StackConfig, kafka_secrets: KafkaSecrets) -> str:
+    """The broker's ``server.properties``; it holds passwords, so it is written mode 0600."""
     log_dir = cfg.data_dir / "kafka"
     return "\n".join(
         [
@@ -108,14 +118,10 @@ def kafka_properties(cfg: StackConfig) -> str:
             "node.id=1",
             # A fixed voter set: the dynamic-quorum alternative logs spurious errors at start.
             f"controller.quorum.voters=1@{cfg.host}:{cfg.kafka_controller_port}",
-            (
-                f"listeners=PLAINTEXT://{cfg.host}:{cfg.kafka_port},"
-                f"CONTROLLER://{cfg.host}:{cfg.kafka_controller_port}"
+            # Listeners, SASL (SCRAM for clients, PLAIN for the quorum) and ACLs.
+            *security_properties(
+                cfg.host, cfg.kafka_port, cfg.kafka_controller_port, kafka_secrets
             ),
-            f"advertised.listeners=PLAINTEXT://{cfg.host}:{cfg.kafka_port}",
-            "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             f"log.dirs={log_dir}",
             f"num.partitions={cfg.kafka_partitions}",
             "offsets.topic.replication.factor=1",
@@ -155,6 +161,10 @@ def _java_command(cfg: StackConfig, main_class: str, *args: str) -> list[str]:
     ]
 
 
+class KafkaDataError(RuntimeError):
+    """The broker's data directory cannot be used as it is; the message says what to do."""
+
+
 def kafka_component(cfg: StackConfig) -> Component:
     config_file = cfg.data_dir / "kafka.properties"
     log_dir = cfg.data_dir / "kafka"
@@ -162,11 +172,25 @@ def kafka_component(cfg: StackConfig) -> Component:
     async def prepare() -> None:
         await ensure_kafka_jars(cfg)
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        config_file.write_text(kafka_properties(cfg))
-        if not (log_dir / "meta.properties").exists():
+        formatted = (log_dir / "meta.properties").exists()
+        if formatted and read_kafka_secrets(cfg.data_dir) is None:
+            # Its metadata log has no SCRAM credential for the admin, and no other way in.
+            raise KafkaDataError(
+                f"{log_dir} was made by a broker without authentication, and the embedded "
+                "broker now requires it: remove that folder (its topics are lost) or the whole "
+                f"data directory ({cfg.data_dir}) and start again"
+            )
+        kafka_secrets = load_or_create_kafka_secrets(cfg.data_dir)
+        write_private_file(config_file, kafka_properties(cfg, kafka_secrets), replace=True)
+        if not formatted:
             id_file = cfg.data_dir / KAFKA_CLUSTER_ID_FILE
             if not id_file.exists():
                 id_file.write_text(_kafka_cluster_id())
+            # The tool prints the admin's (salted, hashed) SCRAM record: only its owner reads it.
+            format_log = cfg.logs / "kafka-format.log"
+            format_log.parent.mkdir(parents=True, exist_ok=True)
+            format_log.touch(mode=0o600)
+            format_log.chmod(0o600)
             await _run(
                 *_java_command(
                     cfg,
@@ -176,15 +200,21 @@ def kafka_component(cfg: StackConfig) -> Component:
                     id_file.read_text().strip(),
                     "-c",
                     str(config_file),
+                    *format_arguments(kafka_secrets),
                 ),
-                log=cfg.logs / "kafka-format.log",
+                log=format_log,
             )
 
     async def healthy() -> bool:
-        return await kafka_ready(cfg.kafka_bootstrap)
+        return await kafka_ready(cfg.kafka_admin())
 
-    async def create_topics() -> None:
-        await ensure_topics(cfg.kafka_bootstrap, cfg.kafka_partitions)
+    async def after_start() -> None:
+        # Imported here: the admin client is part of the embedded extra only.
+        from microcred_shared.kafka_admin import ensure_platform_principal  # noqa: PLC0415
+
+        admin = cfg.kafka_admin()
+        await ensure_topics(admin, cfg.kafka_partitions)
+        await ensure_platform_principal(admin, cfg.kafka_platform_credentials())
 
     return Component(
         name="kafka",
@@ -193,7 +223,7 @@ def kafka_component(cfg: StackConfig) -> Component:
         endpoint=cfg.kafka_bootstrap,
         log_file=cfg.logs / "kafka.out",
         prepare=prepare,
-        after_start=create_topics,
+        after_start=after_start,
         startup_timeout=180.0,
     )
 
@@ -207,8 +237,13 @@ def _kafka_cluster_id() -> str:
             return candidate
 
 
-async def kafka_ready(bootstrap: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+def _connection(kafka: KafkaConnection | str) -> KafkaConnection:
+    return KafkaConnection(kafka) if isinstance(kafka, str) else kafka
+
+
+async def kafka_ready(kafka: KafkaConnection | str) -> bool:
+    """Whether the broker answers (as ``kafka``'s principal, when it has one)."""
+    admin = AIOKafkaAdminClient(**_connection(kafka).aiokafka_options(), request_timeout_ms=3000)
     try:
         await asyncio.wait_for(admin.start(), 5)
         await asyncio.wait_for(admin.describe_cluster(), 5)
@@ -219,9 +254,12 @@ async def kafka_ready(bootstrap: str) -> bool:
     return True
 
 
-async def ensure_topics(bootstrap: str, partitions: int) -> None:
-    """Create every topic and its dead-letter twin; existing ones are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+async def ensure_topics(kafka: KafkaConnection | str, partitions: int) -> None:
+    """Create every topic and its dead-letter twin; existing ones are left as they are.
+
+    ``kafka`` must be allowed to create topics: on the embedded broker, its admin.
+    """
+    admin = AIOKafkaAdminClient(**_connection(kafka).aiokafka_options(), request_timeout_ms=10000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -403,15 +441,19 @@ def service_component(cfg: StackConfig, service: str, extra_env: dict[str, str])
             response = await client.get(f"{url}/readyz")
         return response.status_code == 200  # noqa: PLR2004
 
+    # Servers named in the environment (MICROCRED_KAFKA_BOOTSTRAP_SERVERS, ...) win over the
+    # embedded ones, so the services can run against an external Kafka, MongoDB, S3, SMTP.
+    stack_env = cfg.platform_env()
+    if "MICROCRED_KAFKA_BOOTSTRAP_SERVERS" in {**os.environ, **extra_env}:
+        # Another Kafka: the embedded broker's credentials are not for it.
+        stack_env = {k: v for k, v in stack_env.items() if not k.startswith("MICROCRED_KAFKA_")}
     return Component(
         name=service,
         command=[sys.executable, "-m", f"microcred_{service}"],
         health=ready,
         endpoint=url,
         log_file=cfg.logs / f"{service}.log",
-        # Servers named in the environment (MICROCRED_KAFKA_BOOTSTRAP_SERVERS, ...) win over the
-        # embedded ones, so the services can run against an external Kafka, MongoDB, S3, SMTP.
-        env={**{k: v for k, v in cfg.platform_env().items() if k not in os.environ}, **extra_env},
+        env={**{k: v for k, v in stack_env.items() if k not in os.environ}, **extra_env},
         startup_timeout=60.0,
     )
 

@@ -11,6 +11,13 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from microcred_shared.kafka_auth import KafkaConnection, KafkaCredentials
+from microcred_shared.stack.kafka_security import (
+    KafkaSecrets,
+    kafka_secrets_path,
+    read_kafka_secrets,
+)
+
 SERVICES = ("intake", "review", "accounting", "issuer", "notifier")
 
 
@@ -89,6 +96,28 @@ class StackConfig(BaseSettings):
         return f"{self.host}:{self.kafka_port}"
 
     @property
+    def kafka_secrets_file(self) -> Path:
+        """The broker's passwords (mode 0600), made on its first start."""
+        return kafka_secrets_path(self.data_dir)
+
+    def kafka_secrets(self) -> KafkaSecrets:
+        found = read_kafka_secrets(self.data_dir)
+        if found is None:
+            raise FileNotFoundError(
+                f"no Kafka credentials in {self.kafka_secrets_file}: the embedded broker makes "
+                "them when it first starts ('microcred infra up')"
+            )
+        return found
+
+    def kafka_admin(self) -> KafkaConnection:
+        """The embedded broker as its super user (topics, users, ACLs, the test helpers)."""
+        return KafkaConnection(self.kafka_bootstrap, self.kafka_secrets().admin())
+
+    def kafka_platform_credentials(self) -> KafkaCredentials:
+        """The principal the five services connect as."""
+        return self.kafka_secrets().platform()
+
+    @property
     def mongodb_uri(self) -> str:
         # SecantusDB slows to a crawl under retryable writes (see the README); real MongoDB
         # keeps PyMongo's defaults because this is a setting, not code.
@@ -113,9 +142,14 @@ class StackConfig(BaseSettings):
         }
 
     def platform_env(self) -> dict[str, str]:
-        """The variables that point every service at this stack."""
+        """The variables that point every service at this stack.
+
+        Once the broker has started, they carry the platform principal's credentials.
+        """
+        found = read_kafka_secrets(self.data_dir)
+        kafka = KafkaConnection(self.kafka_bootstrap, found.platform() if found else None)
         env = {
-            "MICROCRED_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            **kafka.settings_env(),
             "MICROCRED_MONGODB_URI": self.mongodb_uri,
             "MICROCRED_S3_ENDPOINT_URL": self.s3_endpoint,
             "MICROCRED_SMTP_HOST": self.host,
@@ -127,5 +161,6 @@ class StackConfig(BaseSettings):
             env[prefix + "HTTP_PORT"] = str(self.service_port(service))
             env[prefix + "PUBLIC_URL"] = self.service_url(service)
         env["MICROCRED_INTAKE_ISSUER_URL"] = self.service_url("issuer")
+        env["MICROCRED_INTAKE_REVIEW_URL"] = self.service_url("review")
         env["MICROCRED_JWKS_URL"] = f"{self.service_url('intake')}/.well-known/jwks.json"
         return env

@@ -16,11 +16,13 @@ def service_env(servers: Servers, service: str) -> dict[str, object]:
     """Settings (as constructor arguments) giving a service its own database for one test."""
     return {
         "environment": "test",
-        "kafka_bootstrap_servers": servers.kafka_bootstrap,
+        # As the services connect: the platform's principal, where Kafka authenticates.
+        **servers.kafka_platform.settings_values(),
         "mongodb_uri": servers.mongodb_uri,
         "mongodb_database": f"test_{service}_{uuid.uuid4().hex[:10]}",
-        # A group of its own: joining the running platform's group would rebalance it.
-        "consumer_group": f"test-{service}-{uuid.uuid4().hex[:10]}",
+        # A group of its own: joining the running platform's group would rebalance it. It keeps
+        # the platform's prefix, the only groups the platform's principal may use.
+        "consumer_group": f"microcred-test-{service}-{uuid.uuid4().hex[:10]}",
         "outbox_relay_interval_seconds": 0.5,
     }
 

@@ -1,4 +1,11 @@
-"""Observing Kafka in tests: read a topic, measure a consumer group's lag, redeliver events."""
+"""Observing Kafka in tests: read a topic, measure a consumer group's lag, redeliver events.
+
+Every helper takes the cluster as a :class:`~microcred_shared.kafka_auth.KafkaConnection`
+(``servers.kafka``: the administrator, who may read and write any topic) or as a bootstrap
+address alone; an address is looked up among the connections registered for the session
+(:func:`register_connection`, done by the ``servers`` fixture), so that it gets the credentials
+an authenticating broker asks for.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,30 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from microcred_shared.kafka_auth import KafkaConnection
+
 DUPLICATE_HEADER = "x-microcred-test-redelivery"
+
+Kafka = KafkaConnection | str
+
+_registered: dict[str, KafkaConnection] = {}
+
+
+def register_connection(connection: KafkaConnection) -> None:
+    """Let helpers given only ``connection``'s bootstrap address connect as its principal."""
+    _registered[connection.bootstrap_servers] = connection
+
+
+def connection_for(kafka: Kafka) -> KafkaConnection:
+    """``kafka`` itself, or the connection registered for that address (plaintext if none)."""
+    if isinstance(kafka, KafkaConnection):
+        return kafka
+    return _registered.get(kafka) or KafkaConnection(kafka)
+
+
+def client_options(kafka: Kafka) -> dict[str, Any]:
+    """Keyword arguments that connect any aiokafka client to ``kafka``."""
+    return connection_for(kafka).aiokafka_options()
 
 
 @dataclass(frozen=True)
@@ -41,7 +71,7 @@ class Record:
 
 
 async def read_topic(
-    bootstrap: str,
+    kafka: Kafka,
     topic: str,
     *,
     until: Callable[[list[Record]], bool],
@@ -51,7 +81,7 @@ async def read_topic(
     """Read ``topic`` from the beginning, keeping matching records, until ``until`` holds."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **client_options(kafka),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -81,10 +111,10 @@ async def read_topic(
     return kept
 
 
-async def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> int:
+async def group_lag(kafka: Kafka, group_id: str, topics: Iterable[str]) -> int:
     """Records on ``topics`` that ``group_id`` has not committed yet (all of them if none)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    admin = AIOKafkaAdminClient(**client_options(kafka))
+    consumer = AIOKafkaConsumer(**client_options(kafka), group_id=None)
     await admin.start()
     await consumer.start()
     try:
@@ -118,8 +148,8 @@ class Redeliverer:
     Copies carry a header so they are not copied again; consumers then see each event twice.
     """
 
-    def __init__(self, bootstrap: str, topics: Iterable[str], tenant: str) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: Kafka, topics: Iterable[str], tenant: str) -> None:
+        self._kafka = kafka
         self._topics = list(topics)
         self._tenant = tenant
         #: Ids of the events copied; a producer may publish one event twice (at least once).
@@ -131,11 +161,11 @@ class Redeliverer:
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap, enable_idempotence=True, acks="all"
+            **client_options(self._kafka), enable_idempotence=True, acks="all"
         )
         self._consumer = AIOKafkaConsumer(
             *self._topics,
-            bootstrap_servers=self._bootstrap,
+            **client_options(self._kafka),
             group_id=self.group_id,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -177,9 +207,9 @@ class Redeliverer:
             await self._producer.stop()
 
 
-async def publish_events(bootstrap: str, envelopes: Iterable[Any]) -> None:
+async def publish_events(kafka: Kafka, envelopes: Iterable[Any]) -> None:
     """Publish events as their producers would: on their topic, keyed by learner."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**client_options(kafka), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         for envelope in envelopes:

@@ -34,7 +34,7 @@ def servers() -> Iterator[Servers]:
 
 @pytest.fixture(scope="session")
 async def topics_ready(servers: Servers) -> None:
-    await ensure_topics(servers.kafka_bootstrap, partitions=3)
+    await ensure_topics(servers.kafka, partitions=3)
 
 
 @dataclass(frozen=True)

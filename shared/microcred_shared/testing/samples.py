@@ -16,7 +16,10 @@ from microcred_shared.contracts.events import (
 
 
 def submitted(
-    tenant: str = "inst-a", learner: str = "learner-1", evidence_id: str = "ev-1"
+    tenant: str = "inst-a",
+    learner: str = "learner-1",
+    evidence_id: str = "ev-1",
+    hours: Decimal = Decimal(30),
 ) -> Envelope[EvidenceSubmittedV1]:
     return Envelope.wrap(
         EvidenceSubmittedV1(
@@ -26,7 +29,7 @@ def submitted(
             institution=InstitutionRef(id=tenant, name="Inst A", country="PT"),
             competence=CompetenceSnapshot(id="c-1", title="Competence"),
             title="Course",
-            hours=Decimal(30),
+            hours=hours,
             start_date=date(2026, 1, 1),
             end_date=date(2026, 1, 31),
             provider="Provider",

@@ -30,10 +30,12 @@ from typing import Protocol
 
 import httpx
 
+from microcred_shared.kafka_auth import KafkaConnection, KafkaCredentials
 from microcred_shared.settings import DEVELOPMENT_S3_ACCESS_KEY, DEVELOPMENT_S3_SECRET_KEY
 from microcred_shared.stack import control
 from microcred_shared.stack.config import SERVICES, StackConfig
 from microcred_shared.stack.smtp_sink import read_messages
+from microcred_shared.testing.kafka import register_connection
 
 
 class MailReader(Protocol):
@@ -66,6 +68,14 @@ class MailpitReader:
             return found
 
 
+@dataclass(frozen=True)
+class KafkaPrincipals:
+    """Who to connect to an authenticating Kafka as: the super user and the services' principal."""
+
+    admin: KafkaCredentials
+    platform: KafkaCredentials
+
+
 @dataclass
 class Servers:
     mode: str
@@ -79,12 +89,26 @@ class Servers:
     mail: MailReader
     #: The embedded stack's configuration (embedded mode only), for restarting and ports.
     stack: StackConfig | None = None
+    #: Kafka's principals where it authenticates clients (the embedded broker); None: plaintext.
+    kafka_principals: KafkaPrincipals | None = None
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """Kafka as its administrator: what the test helpers (``testing.kafka``) connect as."""
+        principals = self.kafka_principals
+        return KafkaConnection(self.kafka_bootstrap, principals.admin if principals else None)
+
+    @property
+    def kafka_platform(self) -> KafkaConnection:
+        """Kafka as the services connect to it (``microcred.`` topics, ``microcred-`` groups)."""
+        principals = self.kafka_principals
+        return KafkaConnection(self.kafka_bootstrap, principals.platform if principals else None)
 
     def platform_env(self) -> dict[str, str]:
         """Variables that point services at these servers."""
         return {
             "MICROCRED_ENVIRONMENT": "test",
-            "MICROCRED_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            **self.kafka_platform.settings_env(),
             "MICROCRED_MONGODB_URI": self.mongodb_uri,
             "MICROCRED_S3_ENDPOINT_URL": self.s3_endpoint,
             "MICROCRED_S3_ACCESS_KEY": self.s3_access_key,
@@ -153,6 +177,9 @@ def embedded_servers() -> Iterator[Servers]:
             smtp_port=cfg.smtp_port,
             mail=MaildirReader(cfg.maildir),
             stack=cfg,
+            kafka_principals=KafkaPrincipals(
+                admin=cfg.kafka_secrets().admin(), platform=cfg.kafka_platform_credentials()
+            ),
         )
     finally:
         control.stop_group(cfg, "services")
@@ -234,4 +261,6 @@ def servers_for_session() -> Iterator[Servers]:
     if mode not in factories:
         raise RuntimeError(f"MICROCRED_TEST_SERVERS={mode!r}: choose embedded, env or docker")
     with factories[mode]() as servers:
+        # Helpers given only ``servers.kafka_bootstrap`` then connect as the administrator.
+        register_connection(servers.kafka)
         yield servers
