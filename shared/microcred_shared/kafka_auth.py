@@ -174,51 +174,46 @@ class KafkaConnection:
             credentials.username, credentials.password, ssl_context=context, use_ssl=use_ssl
         )
 
+    def _fields(self) -> dict[str, str]:
+        """What a client needs to connect, by neutral names (the password in clear)."""
+        fields = {"bootstrap": self.bootstrap_servers}
+        if self.security_protocol != "PLAINTEXT":
+            fields["protocol"] = self.security_protocol
+        if self.credentials is not None:
+            fields.update(
+                mechanism=self.credentials.mechanism,
+                username=self.credentials.username,
+                password=self.credentials.password,
+            )
+        return fields
+
     def librdkafka_config(self) -> dict[str, str]:
         """Configuration of a librdkafka client (confluent-kafka's AdminClient)."""
-        config = {"bootstrap.servers": self.bootstrap_servers}
-        if self.tls:
-            config["security.protocol"] = "SSL"
-        credentials = self.credentials
-        if credentials is not None:
-            config.update(
-                {
-                    "security.protocol": credentials.security_protocol,
-                    "sasl.mechanism": credentials.mechanism,
-                    "sasl.username": credentials.username,
-                    "sasl.password": credentials.password,
-                }
-            )
-        return config
+        return {_LIBRDKAFKA_KEYS[k]: v for k, v in self._fields().items()}
 
     def settings_env(self) -> dict[str, str]:
         """``MICROCRED_KAFKA_*`` variables that make a service connect this way."""
-        env = {"MICROCRED_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers}
-        if self.tls:
-            env["MICROCRED_KAFKA_SECURITY_PROTOCOL"] = "SSL"
-        credentials = self.credentials
-        if credentials is not None:
-            env.update(
-                {
-                    "MICROCRED_KAFKA_SECURITY_PROTOCOL": credentials.security_protocol,
-                    "MICROCRED_KAFKA_SASL_MECHANISM": credentials.mechanism,
-                    "MICROCRED_KAFKA_SASL_USERNAME": credentials.username,
-                    "MICROCRED_KAFKA_SASL_PASSWORD": credentials.password,
-                }
-            )
-        return env
+        return {f"MICROCRED_{_SETTINGS_KEYS[k].upper()}": v for k, v in self._fields().items()}
 
     def settings_values(self) -> dict[str, object]:
         """The same as keyword arguments of a service's settings class."""
-        values: dict[str, object] = {"kafka_bootstrap_servers": self.bootstrap_servers}
-        if self.tls:
-            values["kafka_security_protocol"] = "SSL"
-        credentials = self.credentials
-        if credentials is not None:
-            values.update(
-                kafka_security_protocol=credentials.security_protocol,
-                kafka_sasl_mechanism=credentials.mechanism,
-                kafka_sasl_username=credentials.username,
-                kafka_sasl_password=SecretStr(credentials.password),
-            )
+        values: dict[str, object] = {_SETTINGS_KEYS[k]: v for k, v in self._fields().items()}
+        if "kafka_sasl_password" in values:
+            values["kafka_sasl_password"] = SecretStr(str(values["kafka_sasl_password"]))
         return values
+
+
+_LIBRDKAFKA_KEYS = {
+    "bootstrap": "bootstrap.servers",
+    "protocol": "security.protocol",
+    "mechanism": "sasl.mechanism",
+    "username": "sasl.username",
+    "password": "sasl.password",
+}
+_SETTINGS_KEYS = {
+    "bootstrap": "kafka_bootstrap_servers",
+    "protocol": "kafka_security_protocol",
+    "mechanism": "kafka_sasl_mechanism",
+    "username": "kafka_sasl_username",
+    "password": "kafka_sasl_password",
+}

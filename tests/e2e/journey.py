@@ -61,12 +61,12 @@ async def onboard_and_register(client: PlatformClient) -> tuple[str, Account]:
     return institution_id, learner
 
 
-async def upload_and_approve(
-    client: PlatformClient, institution_id: str, learner: Account
-) -> Journey:
-    """Three uploads of 30 h for one competence, then an evaluator approves each."""
+async def upload_workshops(
+    client: PlatformClient, institution_id: str, learner: Account, count: int = 3
+) -> list[str]:
+    """Upload ``count`` workshops of 30 h for one competence; return the evidence ids."""
     evidence_ids = []
-    for n in range(3):
+    for n in range(count):
         record = await client.upload(
             institution_id,
             learner,
@@ -76,6 +76,27 @@ async def upload_and_approve(
             (f"proof-{n}.pdf", minimal_pdf(f"proof {n}"), "application/pdf"),
         )
         evidence_ids.append(record["id"])
+    return evidence_ids
+
+
+async def upload_queued(
+    client: PlatformClient, institution_id: str, learner: Account, evaluator: Account
+) -> str:
+    """Upload one workshop of 30 h and wait until the evaluator sees it queued."""
+    [evidence_id] = await upload_workshops(client, institution_id, learner, count=1)
+    await wait_for(
+        f"{evidence_id} queued",
+        functools.partial(client.queued, institution_id, evidence_id, evaluator),
+        timeout=60,
+    )
+    return evidence_id
+
+
+async def upload_and_approve(
+    client: PlatformClient, institution_id: str, learner: Account
+) -> Journey:
+    """Three uploads of 30 h for one competence, then an evaluator approves each."""
+    evidence_ids = await upload_workshops(client, institution_id, learner)
     evaluator = await client.evaluator(
         institution_id, f"evaluator.{uuid.uuid4().hex[:8]}@example.org", "evaluator-password"
     )

@@ -31,7 +31,13 @@ from microcred_shared.demo import Account, PlatformClient, demo_institution, min
 from microcred_shared.testing.kafka import read_topic
 from microcred_shared.testing.plugin import Platform
 from microcred_shared.testing.servers import Servers
-from tests.e2e.journey import COMPETENCE, Journey, claim_emails, platform_client
+from tests.e2e.journey import (
+    COMPETENCE,
+    Journey,
+    claim_emails,
+    platform_client,
+    upload_workshops,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -151,17 +157,7 @@ async def test_an_external_reviewer_approves_and_the_credential_is_issued(
                 f"learner.{uuid.uuid4().hex[:8]}@example.org",
                 "a-long-password-1",
             )
-            evidence_ids = []
-            for n in range(3):
-                record = await client.upload(
-                    institution,
-                    learner,
-                    COMPETENCE,
-                    f"Workshop {n + 1}",
-                    "30",
-                    (f"proof-{n}.pdf", minimal_pdf(f"proof {n}"), "application/pdf"),
-                )
-                evidence_ids.append(record["id"])
+            evidence_ids = await upload_workshops(client, institution, learner)
             untrusted = await upload_from(client, institution, learner, "Unheard-of Bootcamp")
             journey = Journey(institution, learner.user_id, learner.email, evidence_ids)
 

@@ -5,15 +5,14 @@ That is the institution's staff, and a learner for their own progress.
 
 from __future__ import annotations
 
-import functools
 import uuid
 
 import httpx
 import pytest
 
-from microcred_shared.demo import demo_institution, minimal_pdf, wait_for
+from microcred_shared.demo import demo_institution, wait_for
 from microcred_shared.testing.plugin import Platform
-from tests.e2e.journey import COMPETENCE, onboard_and_register, platform_client
+from tests.e2e.journey import onboard_and_register, platform_client, upload_queued
 
 pytestmark = pytest.mark.e2e
 
@@ -103,20 +102,7 @@ async def test_a_second_evaluator_confirms_large_approvals(platform: Platform) -
             )
             for _ in range(2)
         ]
-        record = await client.upload(
-            a,
-            learner,
-            COMPETENCE,
-            "Long course",
-            "30",
-            ("c.pdf", minimal_pdf("c"), "application/pdf"),
-        )
-        evidence_id = record["id"]
-        await wait_for(
-            "the evidence queued",
-            functools.partial(client.queued, a, evidence_id, first),
-            timeout=60,
-        )
+        evidence_id = await upload_queued(client, a, learner, first)
         item = f"{platform.urls['review']}/institutions/{a}/queue/{evidence_id}"
         approve = {"decision": "approve"}
         awaiting = await http.post(f"{item}/decision", json=approve, headers=first.auth)

@@ -24,10 +24,10 @@ from microcred_shared.contracts.events import (
     InstitutionRef,
     ReviewDecisionV1,
 )
-from microcred_shared.demo import BUILTIN_REVIEW, demo_institution, minimal_pdf, wait_for
+from microcred_shared.demo import BUILTIN_REVIEW, demo_institution, wait_for
 from microcred_shared.testing.kafka import Record, client_options, publish_events, read_topic
 from microcred_shared.testing.plugin import Platform
-from tests.e2e.journey import COMPETENCE, onboard_and_register, platform_client
+from tests.e2e.journey import onboard_and_register, platform_client, upload_queued
 
 pytestmark = pytest.mark.e2e
 
@@ -55,20 +55,7 @@ async def test_foreign_decisions_are_dead_lettered_and_consumers_go_on(
         evaluator = await client.evaluator(
             a, f"evaluator.{uuid.uuid4().hex[:8]}@example.org", "evaluator-password"
         )
-        record = await client.upload(
-            a,
-            learner,
-            COMPETENCE,
-            "Workshop",
-            "30",
-            ("p.pdf", minimal_pdf("p"), "application/pdf"),
-        )
-        evidence_id = record["id"]
-        await wait_for(
-            "the evidence in A's queue",
-            functools.partial(client.queued, a, evidence_id, evaluator),
-            timeout=60,
-        )
+        evidence_id = await upload_queued(client, a, learner, evaluator)
         [submitted] = await read_topic(
             kafka,
             topics.EVIDENCE_SUBMITTED,

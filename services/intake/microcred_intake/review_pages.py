@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_decimal
@@ -693,32 +693,23 @@ async def _act(
     return see(f"{ws.item_url(evidence_id)}?notice={notice}")
 
 
-@router.post("/review/{institution_id}/evidence/{evidence_id}/claim")
-async def claim(
-    institution_id: InstitutionId, evidence_id: Identifier, request: Request
+#: What each action on an item asks of the signed-in user.
+ACTION_ROLES: dict[str, Role] = {
+    "claim": "evaluator",
+    "release": "evaluator",
+    "decision": "evaluator",
+    "reversal": "institution_admin",
+}
+
+
+@router.post("/review/{institution_id}/evidence/{evidence_id}/{action}")
+async def act_on_item(
+    institution_id: InstitutionId,
+    evidence_id: Identifier,
+    action: Literal["claim", "release", "decision", "reversal"],
+    request: Request,
 ) -> Response:
-    return await _act(request, institution_id, evidence_id, "claim")
-
-
-@router.post("/review/{institution_id}/evidence/{evidence_id}/release")
-async def release(
-    institution_id: InstitutionId, evidence_id: Identifier, request: Request
-) -> Response:
-    return await _act(request, institution_id, evidence_id, "release")
-
-
-@router.post("/review/{institution_id}/evidence/{evidence_id}/decision")
-async def decide(
-    institution_id: InstitutionId, evidence_id: Identifier, request: Request
-) -> Response:
-    return await _act(request, institution_id, evidence_id, "decision")
-
-
-@router.post("/review/{institution_id}/evidence/{evidence_id}/reversal")
-async def reverse(
-    institution_id: InstitutionId, evidence_id: Identifier, request: Request
-) -> Response:
-    return await _act(request, institution_id, evidence_id, "reversal", "institution_admin")
+    return await _act(request, institution_id, evidence_id, action, ACTION_ROLES[action])
 
 
 # --- review settings --------------------------------------------------------------------------
