@@ -15,7 +15,11 @@ CENT = Decimal("0.01")
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    """One line of the ledger: an approval adds hours, a reversal takes them back."""
+    """One line of the ledger: an approval adds hours, a reversal takes them back.
+
+    A reversal's own ``hours`` record what it took back when it was posted (0 if it came
+    before its approval); balances never add them up (see ``standing_approvals``).
+    """
 
     evidence_id: str
     kind: Literal["approval", "reversal"]
@@ -35,8 +39,20 @@ def ledger_key(evidence_id: str, kind: str) -> str:
     return f"{evidence_id}:{kind}"
 
 
+def standing_approvals(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
+    """The approvals no reversal has overturned, whichever of the two was posted first.
+
+    A reversal may reach the ledger before the approval it overturns (the events travel apart
+    and are redelivered); it cancels that approval whenever it arrives.
+    """
+    entries = list(entries)
+    reversed_ids = {e.evidence_id for e in entries if e.kind == "reversal"}
+    return [e for e in entries if e.kind == "approval" and e.evidence_id not in reversed_ids]
+
+
 def balance(entries: Iterable[LedgerEntry]) -> Decimal:
-    return sum((e.hours for e in entries), Decimal(0))
+    """Hours that count: the sum of the standing approvals."""
+    return sum((e.hours for e in standing_approvals(entries)), Decimal(0))
 
 
 def ects_for(hours: Decimal, competence: CompetenceSnapshot) -> Decimal:
@@ -51,9 +67,7 @@ def threshold_reached(hours: Decimal, competence: CompetenceSnapshot) -> bool:
 
 def counted_evidence(entries: Iterable[LedgerEntry]) -> list[AwardedEvidence]:
     """The approvals still standing (not reversed), oldest learning first."""
-    entries = list(entries)
-    reversed_ids = {e.evidence_id for e in entries if e.kind == "reversal"}
-    standing = [e for e in entries if e.kind == "approval" and e.evidence_id not in reversed_ids]
+    standing = standing_approvals(entries)
     standing.sort(key=lambda e: (e.start_date, e.evidence_id))
     return [
         AwardedEvidence(

@@ -42,6 +42,18 @@ def award_id_for(institution_id: str, learner_id: str, competence_id: str) -> st
     return deterministic_event_id("award", institution_id, learner_id, competence_id)
 
 
+def ledger_entry(document: Document) -> LedgerEntry:
+    return LedgerEntry(
+        evidence_id=document["evidence_id"],
+        kind=document["kind"],
+        hours=document["hours"].to_decimal(),
+        title=document["title"],
+        provider=document["provider"],
+        start_date=date.fromisoformat(document["start_date"]),
+        end_date=date.fromisoformat(document["end_date"]),
+    )
+
+
 class UnknownEvidenceError(LookupError):
     """A decision on evidence accounting has not seen filed (yet)."""
 
@@ -173,11 +185,12 @@ class Accounting:
         if review.decision == "approved":
             await self._post(envelope, "approval", review.approved_hours)
         elif review.decision == "reversed":
+            # Posted even before its approval arrives: it cancels the approval either way.
             approval = await self.ledger.find_one(
                 {"_id": ledger_key(review.evidence_id, "approval")}
             )
-            if approval is not None:
-                await self._post(envelope, "reversal", -approval["hours"].to_decimal())
+            taken_back = -approval["hours"].to_decimal() if approval else Decimal(0)
+            await self._post(envelope, "reversal", taken_back)
         await self._award_if_due(envelope)
 
     async def _post(
@@ -216,18 +229,7 @@ class Accounting:
                 "competence_id": competence_id,
             }
         )
-        return [
-            LedgerEntry(
-                evidence_id=d["evidence_id"],
-                kind=d["kind"],
-                hours=d["hours"].to_decimal(),
-                title=d["title"],
-                provider=d["provider"],
-                start_date=date.fromisoformat(d["start_date"]),
-                end_date=date.fromisoformat(d["end_date"]),
-            )
-            async for d in cursor
-        ]
+        return [ledger_entry(d) async for d in cursor]
 
     async def _award_if_due(self, envelope: Envelope[EvidenceReviewedV1]) -> None:
         review = envelope.data
@@ -279,13 +281,12 @@ class Accounting:
         await flush(self.awards, award_id, self.publisher)
 
     async def progress(self, institution_id: str, learner_id: str) -> list[Document]:
-        hours: dict[str, Decimal] = {}
-        async for entry in self.ledger.find(
-            {"institution_id": institution_id, "learner_id": learner_id},
-            {"competence_id": 1, "hours": 1},
+        by_competence: dict[str, list[LedgerEntry]] = {}
+        async for document in self.ledger.find(
+            {"institution_id": institution_id, "learner_id": learner_id}
         ):
-            competence = entry["competence_id"]
-            hours[competence] = hours.get(competence, Decimal(0)) + entry["hours"].to_decimal()
+            by_competence.setdefault(document["competence_id"], []).append(ledger_entry(document))
+        hours = {c: balance(entries) for c, entries in by_competence.items()}
         awarded = {
             d["competence_id"]
             async for d in self.awards.find(
