@@ -356,6 +356,13 @@ def kafka_reviewer(
         typer.Option(help="What the reviewer connects to; default: the admin connection's."),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the broker.")] = 30.0,
+    revoke: Annotated[
+        bool,
+        typer.Option(
+            "--revoke",
+            help="Take back the reviewer's ACLs and login instead (e.g. back to builtin mode).",
+        ),
+    ] = False,
 ) -> None:
     """Provision an institution's external review service and give its credentials as JSON.
 
@@ -374,11 +381,16 @@ def kafka_reviewer(
     from microcred_shared.kafka_admin import (  # noqa: PLC0415
         KafkaAdminError,
         provision_external_reviewer,
+        revoke_external_reviewer,
     )
     from microcred_shared.stack.kafka_security import write_private_file  # noqa: PLC0415
 
     admin = _kafka_admin_connection()
     try:
+        if revoke:
+            username = asyncio.run(revoke_external_reviewer(admin, institution_id, timeout=timeout))
+            typer.echo(f"{username} may no longer log in, read or write anything")
+            return
         reviewer = asyncio.run(
             provision_external_reviewer(
                 admin, institution_id, bootstrap_servers=bootstrap_servers, timeout=timeout

@@ -46,6 +46,7 @@ from confluent_kafka.admin import (
     ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
+    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 from pydantic import SecretStr
@@ -296,6 +297,23 @@ class KafkaAdmin:
             self.timeout,
         )
 
+    async def delete_scram_user(self, username: str, mechanism: str) -> None:
+        """Remove the user's SCRAM credential (new logins fail; a user already gone is fine)."""
+        futures = self._client.alter_user_scram_credentials(
+            [UserScramCredentialDeletion(username, ScramMechanism[mechanism.replace("-", "_")])],
+            request_timeout=self.timeout,
+        )
+        for future in futures.values():
+            try:
+                await self._result(future, f"removing the user {username}")
+            except KafkaAdminError as exc:
+                cause = exc.__cause__
+                if not (
+                    isinstance(cause, KafkaException)
+                    and cause.args[0].code() == KafkaError.RESOURCE_NOT_FOUND
+                ):
+                    raise
+
     async def acls(self, principal: str | None = None, resource: str = "ANY") -> list[AclBinding]:
         """The ACLs of ``principal`` (every principal's if None) on resources of that kind."""
         future = self._client.describe_acls(
@@ -451,6 +469,23 @@ async def provision_external_reviewer(
         decisions_dead_letter_topic=refused,
         consumer_group_prefix=reviewer_group_prefix(institution_id),
     )
+
+
+async def revoke_external_reviewer(
+    admin: KafkaConnection, institution_id: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS
+) -> str:
+    """Take back everything ``institution_id``'s reviewer was given: its ACLs and its login.
+
+    The institution's topics stay (the platform keeps using them); return the username.
+    """
+    check_institution_id(institution_id)
+    if admin.credentials is None:
+        raise KafkaAdminError(f"the cluster at {admin.bootstrap_servers} has no SASL users")
+    username = reviewer_username(institution_id)
+    async with KafkaAdmin(admin, timeout=timeout) as client:
+        await client.set_acls(username, ())
+        await client.delete_scram_user(username, admin.credentials.mechanism)
+    return username
 
 
 class KafkaAdminSettings(BaseSettings):

@@ -41,6 +41,8 @@ from microcred_shared.kafka_admin import (
     authenticates,
     provision_external_reviewer,
     reviewer_grants,
+    revoke_external_reviewer,
+    wait_until,
 )
 from microcred_shared.kafka_auth import KafkaConnection, KafkaCredentials
 from microcred_shared.testing.kafka import read_topic
@@ -353,6 +355,11 @@ async def test_cli_provisions_a_reviewer_on_the_embedded_stack(
     with pytest.raises(TopicAuthorizationFailedError):
         await produce(reviewer, topics.EVIDENCE_REVIEWED, marker())
 
+    revoked = cli("kafka", "reviewer", institution, "--revoke", env=stack_env)
+    assert revoked.returncode == 0, revoked.stderr
+    assert f"reviewer-{institution} may no longer log in" in revoked.stdout
+    await wait_until("the broker refusing the revoked login", lambda: _refused(reviewer), 30.0)
+
 
 async def test_cli_takes_any_kafka_from_admin_variables_and_prints_json(
     servers: Servers, stack_env: dict[str, str], tmp_path: Path
@@ -395,3 +402,36 @@ async def test_cli_refuses_a_bad_institution_id_and_a_stopped_stack(
     )
     assert stopped.returncode == 1
     assert "is not running" in stopped.stderr
+
+
+async def test_a_revoked_reviewer_can_neither_log_in_nor_read(
+    servers: Servers, platform_kafka: KafkaConnection
+) -> None:
+    institution = f"iso-r-{uuid.uuid4().hex[:8]}"
+    reviewer = await provision_external_reviewer(servers.kafka, institution)
+    requests = topics.review_requests(institution)
+    record = marker()
+    await produce(servers.kafka, requests, record)
+    await consume(reviewer.connection(), requests, f"{reviewer.consumer_group_prefix}w", record)
+
+    assert await revoke_external_reviewer(servers.kafka, institution) == reviewer.username
+    async with KafkaAdmin(servers.kafka) as admin:
+        assert await admin.granted(reviewer.username) == set()
+    await wait_until(
+        "the broker refusing the revoked reviewer's login",
+        lambda: _refused(reviewer.connection()),
+        30.0,
+    )
+    with pytest.raises(SaslAuthenticationFailed):
+        await authenticates(reviewer.connection())
+    # Revoking again (a retried command) is harmless; the platform still uses the topics.
+    await revoke_external_reviewer(servers.kafka, institution)
+    await produce(platform_kafka, requests, marker())
+
+
+async def _refused(connection: KafkaConnection) -> bool:
+    try:
+        await authenticates(connection)
+    except SaslAuthenticationFailed:
+        return True
+    return False
