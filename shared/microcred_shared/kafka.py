@@ -224,6 +224,18 @@ class DeadLetterMiddleware(BaseMiddleware):
             return None
 
 
+async def _retried_on_failure(handling: Awaitable[None], topic: str, event_id: str) -> None:
+    """Await a handler: a failure has the record retried after a pause; a refusal, dead-lettered."""
+    try:
+        await handling
+    except RefusedEventError:
+        raise
+    except Exception as exc:
+        log.exception("event.handler_failed", topic=topic, event_id=event_id)
+        await asyncio.sleep(RETRY_PAUSE_SECONDS)
+        raise HandlerFailedError(str(exc)) from exc
+
+
 def subscribe(
     broker: KafkaBroker,
     payload_type: type[P],
@@ -246,14 +258,7 @@ def subscribe(
     )
 
     async def consume(envelope: Envelope[P]) -> None:
-        try:
-            await handler(envelope)
-        except RefusedEventError:
-            raise
-        except Exception as exc:
-            log.exception("event.handler_failed", topic=topic, event_id=envelope.id)
-            await asyncio.sleep(RETRY_PAUSE_SECONDS)
-            raise HandlerFailedError(str(exc)) from exc
+        await _retried_on_failure(handler(envelope), topic, envelope.id)
 
     consume.__name__ = f"consume_{payload_type.__name__}"
     # The concrete envelope model, resolved here rather than from the generic signature.
@@ -297,14 +302,7 @@ def subscribe_pattern(
     async def consume(envelope: Envelope[P], message: KafkaMessage) -> None:
         record = message.raw_message
         record = record[0] if isinstance(record, tuple) else record
-        try:
-            await handler(envelope, record.topic)
-        except RefusedEventError:
-            raise
-        except Exception as exc:
-            log.exception("event.handler_failed", topic=record.topic, event_id=envelope.id)
-            await asyncio.sleep(RETRY_PAUSE_SECONDS)
-            raise HandlerFailedError(str(exc)) from exc
+        await _retried_on_failure(handler(envelope, record.topic), record.topic, envelope.id)
 
     consume.__name__ = f"consume_{payload_type.__name__}"
     consume.__annotations__ = {

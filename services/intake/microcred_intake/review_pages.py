@@ -59,15 +59,8 @@ STATUS_FILTERS = {
     "refused": "Decision refused by the platform",
     "handed_over": "Handed to the institution's own reviewer",
 }
-ITEM_STATUSES = {
-    "pending": "Awaiting review",
-    "awaiting_second_approval": "Awaiting a second approval",
-    "decided": "Decided",
-    "reversed": "Approval reversed",
-    "withdrawn": "Withdrawn",
-    "refused": "Decision refused by the platform",
-    "handed_over": "Handed to the institution's own reviewer",
-}
+#: An item's status, as the queue's filter names it.
+ITEM_STATUSES = {k: v for k, v in STATUS_FILTERS.items() if k != "open"}
 DECISIONS = {
     "approved": "Approved",
     "rejected": "Rejected",
