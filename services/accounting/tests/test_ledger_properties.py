@@ -1,5 +1,8 @@
 """Properties of the ledger under duplicates, reorderings and restarts, on a real database.
 
+The last test runs the same check through the real Kafka, with two accounting instances sharing
+one consumer group.
+
 Hypothesis draws the evidence (hours in quarter hours, some approvals later reversed), the order
 the decisions arrive in (a reversal may come before its approval), copies of them (redelivery),
 and the points where accounting restarts (a new instance on the same database). Whatever it
@@ -10,6 +13,7 @@ threshold at some point (a reference model replays the same sequence).
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,7 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo.asynchronous.database import AsyncDatabase
 
+from microcred_accounting.bootstrap import build_app
 from microcred_accounting.handlers import Accounting
+from microcred_accounting.settings import AccountingSettings
 from microcred_shared.contracts import Envelope, topics
 from microcred_shared.contracts.events import (
     CompetenceSnapshot,
@@ -30,8 +36,13 @@ from microcred_shared.contracts.events import (
     InstitutionRef,
     LearnerProfile,
 )
+from microcred_shared.demo import wait_for
+from microcred_shared.service import consumer_group
+from microcred_shared.testing.apps import running, service_env
 from microcred_shared.testing.fakes import RecordingPublisher
+from microcred_shared.testing.kafka import group_lag, publish_events
 from microcred_shared.testing.samples import submitted
+from microcred_shared.testing.servers import Servers
 
 pytestmark = pytest.mark.integration
 
@@ -55,12 +66,14 @@ evidence_strategy = st.lists(
 )
 
 
-def decision(tenant: str, filed: Filed, kind: str) -> Envelope[EvidenceReviewedV1]:
+def decision(
+    tenant: str, filed: Filed, kind: str, learner: str = LEARNER
+) -> Envelope[EvidenceReviewedV1]:
     return Envelope.wrap(
         EvidenceReviewedV1(
             decision_id=f"{filed.evidence_id}-{kind}",
             evidence_id=filed.evidence_id,
-            learner_id=LEARNER,
+            learner_id=learner,
             learner=LearnerProfile(name="Ada", email="ada@example.org"),
             institution=InstitutionRef(id=tenant, name="A", country="PT"),
             competence=COMPETENCE,
@@ -102,6 +115,12 @@ def expected_award(sequence: list[tuple[Filed, str]]) -> bool:
     return False
 
 
+def as_filed(evidence: list[Filed], sequence: list[tuple[Filed, str]]) -> list[tuple[Filed, str]]:
+    """The order parked decisions take effect in: by evidence filed, then as first decided."""
+    first_seen = list(dict.fromkeys(sequence))
+    return [(f, kind) for filed in evidence for f, kind in first_seen if f == filed]
+
+
 @settings(
     max_examples=40,
     deadline=None,
@@ -141,8 +160,82 @@ async def test_balances_and_awards_survive_duplicates_reorderings_and_restarts(
     posted = await accounting.ledger.count_documents({"institution_id": tenant})
     assert posted == len(decisions)
     awards = [e for e in publisher.events(topics.COMPETENCE_AWARDED) if e["tenant"] == tenant]
-    # Evidence filed late is applied in one go, once every decision is known: the running
-    # balance is then the final one.
-    expected = standing >= THRESHOLD if late_filing else expected_award(sequence)
+    # Evidence filed late releases its waiting decisions as it is filed: the running balance
+    # then moves evidence by evidence, each one's decisions in the order they were taken.
+    expected = expected_award(as_filed(evidence, sequence) if late_filing else sequence)
     assert len(awards) == (1 if expected else 0)
     assert await accounting.awards.count_documents({"institution_id": tenant}) == len(awards)
+
+
+#: The run on the real broker: pieces of evidence, learners, and the share redelivered.
+KAFKA_RUN_EVIDENCE = 400
+KAFKA_RUN_LEARNERS = 8
+KAFKA_RUN_DUPLICATES = 0.2
+
+
+async def test_two_instances_in_one_group_count_every_hour_once_on_kafka(
+    servers: Servers, topics_ready: None
+) -> None:
+    """Hundreds of decisions, a fifth of them twice, through Kafka to two accounting instances.
+
+    Each learner's decisions share a partition (the key), so the reference model replays them
+    in the order they were published; the two instances split the partitions between them.
+    """
+    rng = random.Random(20261123)  # noqa: S311 - a reproducible test run, not a secret
+    tenant = f"inst-{uuid.uuid4().hex[:8]}"
+    learners = [f"{tenant}-l{n}" for n in range(KAFKA_RUN_LEARNERS)]
+    owner: dict[str, str] = {}
+    evidence = []
+    for n in range(KAFKA_RUN_EVIDENCE):
+        filed = Filed(f"{tenant}-e{n}", Decimal(rng.randint(1, 120)) / 4, rng.random() < 0.25)
+        owner[filed.evidence_id] = rng.choice(learners)
+        evidence.append(filed)
+    decisions = [(f, "approved") for f in evidence] + [
+        (f, "reversed") for f in evidence if f.reversed
+    ]
+    rng.shuffle(decisions)  # reversals before their approvals too
+    copies = rng.sample(decisions, int(len(decisions) * KAFKA_RUN_DUPLICATES))
+    sequence = decisions + copies
+    rng.shuffle(sequence)
+
+    settings = AccountingSettings(**service_env(servers, "accounting"))  # type: ignore[arg-type]
+    first, second = build_app(settings), build_app(settings)
+    async with running(first), running(second):
+        await publish_events(
+            servers.kafka,
+            [submitted(tenant, owner[f.evidence_id], f.evidence_id, f.hours) for f in evidence],
+        )
+        accounting: Accounting = first.state.accounting
+
+        async def all_filed() -> bool | None:
+            filed = await accounting.evidence.count_documents({"institution_id": tenant})
+            return True if filed == len(evidence) else None
+
+        await wait_for("every piece of evidence filed", all_filed, timeout=120)
+        await publish_events(
+            servers.kafka,
+            [decision(tenant, f, kind, owner[f.evidence_id]) for f, kind in sequence],
+        )
+
+        async def caught_up() -> bool | None:
+            for topic in (topics.EVIDENCE_SUBMITTED, topics.EVIDENCE_REVIEWED):
+                group = consumer_group(settings.consumer_group, topic)
+                if await group_lag(servers.kafka, group, [topic]) != 0:
+                    return None
+            return True
+
+        await wait_for("both instances to process every decision", caught_up, timeout=240)
+        for learner in learners:
+            mine = [(f, kind) for f, kind in sequence if owner[f.evidence_id] == learner]
+            standing = sum(
+                (f.hours for f in evidence if owner[f.evidence_id] == learner and not f.reversed),
+                Decimal(0),
+            )
+            progress = await accounting.progress(tenant, learner)
+            assert Decimal(progress[0]["hours"] if progress else 0) == standing, learner
+            awards = await accounting.awards.count_documents(
+                {"institution_id": tenant, "learner_id": learner}
+            )
+            assert awards == (1 if expected_award(mine) else 0), learner
+        assert await accounting.ledger.count_documents({"institution_id": tenant}) == len(decisions)
+        assert await accounting.parked.count_documents({"evidence_id": {"$regex": tenant}}) == 0

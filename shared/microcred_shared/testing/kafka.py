@@ -112,25 +112,28 @@ async def read_topic(
 
 
 async def group_lag(kafka: Kafka, group_id: str, topics: Iterable[str]) -> int:
-    """Records on ``topics`` that ``group_id`` has not committed yet (all of them if none)."""
+    """Records on ``topics`` that ``group_id`` has not committed yet (all of them if none).
+
+    The partitions come from the broker's own description of each topic: a consumer's cached
+    metadata may not know a topic yet, and a lag over no partitions would read as zero.
+    """
+    topics = list(topics)
     admin = AIOKafkaAdminClient(**client_options(kafka))
     consumer = AIOKafkaConsumer(**client_options(kafka), group_id=None)
     await admin.start()
     await consumer.start()
     try:
-        committed = await admin.list_consumer_group_offsets(group_id)
+        described = await admin.describe_topics(topics)
         partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or set())
+            TopicPartition(topic["topic"], partition["partition"])
+            for topic in described
+            if topic["error_code"] == 0
+            for partition in topic["partitions"]
         ]
-        if not partitions:
-            await consumer.topics()
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in topics
-                for p in sorted(consumer.partitions_for_topic(topic) or set())
-            ]
+        found = {tp.topic for tp in partitions}
+        if missing := [t for t in topics if t not in found]:
+            raise LookupError(f"no such topic: {', '.join(missing)}")
+        committed = await admin.list_consumer_group_offsets(group_id)
         ends = await consumer.end_offsets(partitions)
         lag = 0
         for tp, end in ends.items():
