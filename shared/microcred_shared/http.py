@@ -85,6 +85,19 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
 
 
+def from_app_state(name: str) -> Callable[[Request], Any]:
+    """A dependency handing a route what the app keeps as ``app.state.<name>``.
+
+    Use it as ``Annotated[Workspace, Depends(from_app_state("workspace"))]``.
+    """
+
+    def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    dependency.__name__ = f"app_state_{name}"
+    return dependency
+
+
 def health_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
     """``/healthz`` answers while the process runs; ``/readyz`` only when every check passes."""
     router = APIRouter(tags=["health"])

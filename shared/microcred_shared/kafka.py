@@ -224,6 +224,19 @@ class DeadLetterMiddleware(BaseMiddleware):
             return None
 
 
+def _declare_dead_letters(broker: KafkaBroker, payload_type: type[EventPayload]) -> None:
+    """Declare the dead-letter topic of ``payload_type``'s topic, for the AsyncAPI document."""
+    topic = dead_letter(payload_type.topic)
+    broker.publisher(
+        topic,
+        title=f"{topic}:publish",
+        description=(
+            f"Records of {payload_type.topic} refused: not valid {payload_type.event_type} "
+            "events, or not acceptable (the dlq-reason header says why)."
+        ),
+    )
+
+
 async def _retried_on_failure(handling: Awaitable[None], topic: str, event_id: str) -> None:
     """Await a handler: a failure has the record retried after a pause; a refusal, dead-lettered."""
     try:
@@ -251,11 +264,7 @@ def subscribe(
     """
     topic = payload_type.topic
     # Declared so that the dead-letter topic appears in the AsyncAPI document.
-    broker.publisher(
-        dead_letter(topic),
-        title=f"{dead_letter(topic)}:publish",
-        description=f"Records of {topic} that are not valid {payload_type.event_type} events.",
-    )
+    _declare_dead_letters(broker, payload_type)
 
     async def consume(envelope: Envelope[P]) -> None:
         await _retried_on_failure(handler(envelope), topic, envelope.id)
@@ -290,14 +299,7 @@ def subscribe_pattern(
     The handler gets the record's topic too, since the topic says whose the record is. Topics
     created later are picked up at the next metadata refresh (``kafka_metadata_max_age_ms``).
     """
-    broker.publisher(
-        dead_letter(payload_type.topic),
-        title=f"{dead_letter(payload_type.topic)}:publish",
-        description=(
-            f"Records of {payload_type.topic} refused: not valid {payload_type.event_type} "
-            "events, or not acceptable (the dlq-reason header says why)."
-        ),
-    )
+    _declare_dead_letters(broker, payload_type)
 
     async def consume(envelope: Envelope[P], message: KafkaMessage) -> None:
         record = message.raw_message

@@ -8,19 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from microcred_accounting.handlers import Accounting
 from microcred_shared.contracts.envelope import Identifier
-from microcred_shared.http import ProblemError, TokenCaller
+from microcred_shared.http import ProblemError, TokenCaller, from_app_state
 
-
-def _accounting(request: Request) -> Accounting:
-    accounting: Accounting = request.app.state.accounting
-    return accounting
-
-
-AccountingDep = Annotated[Accounting, Depends(_accounting)]
+AccountingDep = Annotated[Accounting, Depends(from_app_state("accounting"))]
 Caller = TokenCaller
 
 router = APIRouter(tags=["ledger"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from microcred_review.domain import DecisionRequest, DecisionTimes, ReversalRequest, ReviewPolicy
 from microcred_review.gateway import Gateway
@@ -17,29 +17,11 @@ from microcred_review.institutions import Institutions
 from microcred_review.workspace import QueueStatus, Workspace
 from microcred_shared.auth import Principal, Role
 from microcred_shared.contracts.envelope import Identifier, InstitutionId
-from microcred_shared.http import ProblemError, TokenCaller
+from microcred_shared.http import ProblemError, TokenCaller, from_app_state
 
-
-def _workspace(request: Request) -> Workspace:
-    workspace: Workspace = request.app.state.workspace
-    return workspace
-
-
-def _institutions(request: Request) -> Institutions:
-    institutions: Institutions = request.app.state.institutions
-    return institutions
-
-
-ReviewDep = Annotated[Workspace, Depends(_workspace)]
-InstitutionsDep = Annotated[Institutions, Depends(_institutions)]
-
-
-def _gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
-
-
-GatewayDep = Annotated[Gateway, Depends(_gateway)]
+ReviewDep = Annotated[Workspace, Depends(from_app_state("workspace"))]
+InstitutionsDep = Annotated[Institutions, Depends(from_app_state("institutions"))]
+GatewayDep = Annotated[Gateway, Depends(from_app_state("gateway"))]
 Caller = TokenCaller
 
 router = APIRouter(tags=["review"])
