@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from microcred_shared.auth import Principal, RemoteKeySet, bearer_principal
+from microcred_shared.auth import Principal, RemoteKeySet, Role, bearer_principal
 from microcred_shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -43,6 +43,13 @@ class ProblemError(Exception):
         self.title = title
         self.detail = detail
         self.extensions = extensions
+
+
+def require_role(caller: Principal, institution_id: str, *roles: Role) -> None:
+    """Refuse (403) a caller who holds none of ``roles`` at the institution."""
+    if not caller.has_role(institution_id, *roles):
+        role = " or ".join(r.replace("_", " ") for r in roles)
+        raise ProblemError(403, "Forbidden", f"you are no {role} at {institution_id}")
 
 
 def problem_response(status: int, title: str, detail: str = "", **extensions: Any) -> JSONResponse:

@@ -108,6 +108,23 @@ class RawEventPublisher(Protocol):
     async def publish_raw(self, topic: str, key: bytes, value: bytes, event_id: str) -> None: ...
 
 
+class DeadLetterPublisher(Protocol):
+    """Port: send a record this service refuses, found outside a consumer, to its dead letters."""
+
+    async def publish_dead_letter(
+        self, topic: str, key: bytes, value: bytes, reason: str
+    ) -> None: ...
+
+
+def dead_letter_headers(reason: str, origin: str, **where: str) -> dict[str, str]:
+    """The headers every dead-lettered record carries: why, and where it came from."""
+    return {
+        "dlq-reason": reason[:4000],
+        "dlq-original-topic": origin,
+        **{f"dlq-original-{name}": value for name, value in where.items()},
+    }
+
+
 class KafkaEventPublisher:
     """Publishes envelopes on their topics, keyed by learner, through declared publishers.
 
@@ -144,6 +161,12 @@ class KafkaEventPublisher:
         ):
             raise LookupError(f"this service does not publish on {topic}")
         await self._broker.publish(value, topic=topic, key=key, headers=headers)
+
+    async def publish_dead_letter(self, topic: str, key: bytes, value: bytes, reason: str) -> None:
+        log.warning("event.dead_lettered", topic=topic, reason=reason)
+        await self._broker.publish(
+            value, topic=dead_letter(topic), key=key, headers=dead_letter_headers(reason, topic)
+        )
 
 
 Handler = Callable[[Envelope[P]], Awaitable[None]]
@@ -214,12 +237,12 @@ class DeadLetterMiddleware(BaseMiddleware):
                 msg.body,
                 topic=dead_letter(record.topic),
                 key=record.key,
-                headers={
-                    "dlq-reason": reason[:4000],
-                    "dlq-original-topic": record.topic,
-                    "dlq-original-partition": str(record.partition),
-                    "dlq-original-offset": str(record.offset),
-                },
+                headers=dead_letter_headers(
+                    reason,
+                    record.topic,
+                    partition=str(record.partition),
+                    offset=str(record.offset),
+                ),
             )
             return None
 

@@ -6,6 +6,8 @@ and the FastAPI lifespan starts it and stops it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -34,6 +36,23 @@ Hook = Callable[[], Awaitable[None]]
 VERSION = "0.1.0"
 
 
+@dataclass(frozen=True)
+class PeriodicTask:
+    """Background work a service repeats while it runs (a failed round is logged and retried)."""
+
+    name: str
+    interval_seconds: float
+    run: Hook
+
+    async def loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_seconds)
+            try:
+                await self.run()
+            except Exception:
+                log.warning("periodic.failed", task=self.name, exc_info=True)
+
+
 @dataclass
 class Runtime:
     """A service's connections and background work, started and stopped as one."""
@@ -47,6 +66,8 @@ class Runtime:
     object_store: ObjectStore | None = None
     on_start: Sequence[Hook] = ()
     extra_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    periodic: Sequence[PeriodicTask] = ()
+    _running: list[asyncio.Task[None]] = field(default_factory=list)
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         async def kafka() -> None:
@@ -69,9 +90,15 @@ class Runtime:
         # The relay's first round publishes what a previous run left unsent, then it keeps
         # watching for what a failed publish leaves behind.
         self.relay.start()
+        self._running.extend(asyncio.create_task(t.loop(), name=t.name) for t in self.periodic)
         log.info("service.started", kafka=self.settings.kafka_bootstrap_servers)
 
     async def stop(self) -> None:
+        for task in self._running:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._running.clear()
         await self.relay.stop()
         await self.broker.stop()
         await self.mongo.close()
@@ -111,6 +138,7 @@ class Wiring:
         object_store: ObjectStore | None = None,
         on_start: Sequence[Hook] = (),
         extra_checks: dict[str, ReadinessCheck] | None = None,
+        periodic: Sequence[PeriodicTask] = (),
     ) -> FastAPI:
         """The service's app; ``outbox`` names the collections whose documents carry events."""
         runtime = Runtime(
@@ -123,6 +151,7 @@ class Wiring:
             object_store=object_store,
             on_start=on_start,
             extra_checks=extra_checks or {},
+            periodic=periodic,
         )
         return create_app(runtime, title=title, description=description, routers=routers)
 

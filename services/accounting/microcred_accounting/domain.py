@@ -80,3 +80,56 @@ def counted_evidence(entries: Iterable[LedgerEntry]) -> list[AwardedEvidence]:
         )
         for e in standing
     ]
+
+
+AwardStep = Literal["grant", "revoke"]
+
+
+def next_award_step(current_status: str | None, over_threshold: bool) -> AwardStep | None:
+    """What an award must do so that it matches the balance (``None``: it already does).
+
+    ``current_status`` is the latest award's (``active`` or ``revoked``), or ``None`` if there
+    was never one. A revoked award stays revoked; climbing back over the line grants a new one.
+    """
+    active = current_status == "active"
+    if over_threshold and not active:
+        return "grant"
+    if active and not over_threshold:
+        return "revoke"
+    return None
+
+
+def hours_text(hours: Decimal) -> str:
+    """Hours as people write them: ``30``, ``12.5``; never ``30.00`` or ``3E+1``."""
+    return f"{hours.normalize():f}"
+
+
+def competence_revocation_reason(
+    balance_hours: Decimal,
+    competence: CompetenceSnapshot,
+    reversed_entry: LedgerEntry | None,
+    reversal_reason: str,
+) -> str:
+    """Why a competence award was revoked, in words a learner understands."""
+    required = competence.hours_per_ects * competence.ects_required
+    fell = (
+        f"the approved hours fell to {hours_text(balance_hours)} of the "
+        f"{hours_text(required)} required for {competence.title}."
+    )
+    if reversed_entry is None:
+        return f"An approval was reversed and {fell}"
+    because = f" ({reversal_reason.strip()})" if reversal_reason.strip() else ""
+    return (
+        f"The approval of '{reversed_entry.title}' ({hours_text(reversed_entry.hours)} hours) "
+        f"was reversed{because}, and {fell}"
+    )
+
+
+def pathway_revocation_reason(
+    title: str, lost: Iterable[str], completed: int, required: int
+) -> str:
+    lost_titles = ", ".join(f"'{t}'" for t in lost) or "a credential it stacked"
+    return (
+        f"The pathway '{title}' lost {lost_titles}: {completed} of the {required} "
+        "required credentials remain."
+    )

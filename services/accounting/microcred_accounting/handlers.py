@@ -1,45 +1,91 @@
-"""Accounting's use cases: post decisions to the ledger, award a competence exactly once."""
+"""Accounting's use cases: post decisions to the ledger, keep awards in step with the balances.
+
+Awards follow the ledger: a balance over its threshold holds exactly one active award; a
+reversal that takes it below revokes that award; climbing back over grants a new one (its
+generation counts the revoked ones, so its id is again deterministic). Pathway awards follow the
+competence awards they stack in the same way.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from bson.decimal128 import Decimal128
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from microcred_accounting.domain import (
     LedgerEntry,
     balance,
+    competence_revocation_reason,
     counted_evidence,
     ects_for,
     ledger_key,
+    next_award_step,
+    pathway_revocation_reason,
     threshold_reached,
 )
-from microcred_shared.contracts import Envelope, envelope_type
+from microcred_accounting.pathways import PathwayDefinition, component_key
+from microcred_shared.contracts import Envelope, envelope_type, topics
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
+    AwardRevokedV1,
     CompetenceAwardedV1,
+    CompetenceSnapshot,
     EvidenceReviewedV1,
     EvidenceSubmittedV1,
+    EvidenceWithdrawnV1,
+    InstitutionRef,
+    LearnerProfile,
+    PathwayAwardedV1,
+    PathwaySnapshot,
+    StackedAward,
 )
-from microcred_shared.kafka import RawEventPublisher, RefusedEventError
+from microcred_shared.kafka import DeadLetterPublisher, RawEventPublisher, RefusedEventError
 from microcred_shared.logging import get_logger
 from microcred_shared.mongo import Document
-from microcred_shared.outbox import ensure_outbox_index, flush, outbox_fields
+from microcred_shared.outbox import append_to_outbox, ensure_outbox_index, flush, outbox_fields
 
 log = get_logger(__name__)
 
 SOURCE = "/microcred/accounting"
 
+#: How often an award is re-checked against a balance that moved while it was being changed
+#: (two consumers of one learner overlap only while a consumer group rebalances).
+RECONCILE_ROUNDS = 5
 
-def award_id_for(institution_id: str, learner_id: str, competence_id: str) -> str:
-    return deterministic_event_id("award", institution_id, learner_id, competence_id)
+#: Evidence states that still wait for a final decision (``changes_requested`` waits for the
+#: learner's new version).
+OPEN_EVIDENCE = ("pending", "changes_requested")
+
+
+class AccountingPublisher(RawEventPublisher, DeadLetterPublisher, Protocol):
+    """What accounting publishes: its events (through the outbox) and refused decisions."""
+
+
+def award_id_for(
+    institution_id: str, learner_id: str, competence_id: str, generation: int = 0
+) -> str:
+    parts = (institution_id, learner_id, competence_id)
+    return deterministic_event_id("award", *parts, *((str(generation),) if generation else ()))
+
+
+def pathway_award_id_for(
+    institution_id: str, learner_id: str, pathway_id: str, generation: int = 0
+) -> str:
+    return deterministic_event_id(
+        "pathway-award", institution_id, learner_id, pathway_id, str(generation)
+    )
+
+
+def pathway_award_key(pathway_document_id: str) -> str:
+    """What a pathway's awards are filed under, apart from any competence's."""
+    return f"pathway:{pathway_document_id}"
 
 
 def ledger_entry(document: Document) -> LedgerEntry:
@@ -61,7 +107,9 @@ class UnknownEvidenceError(LookupError):
 @dataclass
 class Accounting:
     database: AsyncDatabase[Document]
-    publisher: RawEventPublisher
+    publisher: AccountingPublisher
+    #: How long a decision on evidence never seen filed waits before it is dead-lettered.
+    unknown_evidence_grace: timedelta = timedelta(minutes=10)
 
     @property
     def evidence(self) -> Any:
@@ -79,30 +127,59 @@ class Accounting:
 
     @property
     def awards(self) -> Any:
+        """Competence and pathway awards, each with the events it owes (its outbox)."""
         return self.database["awards"]
+
+    @property
+    def pathways(self) -> Any:
+        return self.database["pathways"]
 
     async def ensure_indexes(self) -> None:
         await self.ledger.create_index(
             [("institution_id", ASCENDING), ("learner_id", ASCENDING), ("competence_id", ASCENDING)]
         )
-        await self.awards.create_index([("institution_id", ASCENDING), ("learner_id", ASCENDING)])
+        await self.awards.create_index([("learner_id", ASCENDING), ("component_key", ASCENDING)])
+        await self.awards.create_index([("institution_id", ASCENDING), ("kind", ASCENDING)])
         await ensure_outbox_index(self.awards)
         await self.parked.create_index([("evidence_id", ASCENDING)])
+        await self.evidence.create_index([("institution_id", ASCENDING), ("status", ASCENDING)])
+        await self.pathways.create_index([("component_keys", ASCENDING)])
+        await self.pathways.create_index([("institution_id", ASCENDING)])
+
+    # --- evidence, as intake files and withdraws it -------------------------------------------
 
     async def on_evidence_submitted(self, envelope: Envelope[EvidenceSubmittedV1]) -> None:
         """Remember whose evidence it is and what it claims; a redelivery changes nothing."""
         evidence = envelope.data
-        with contextlib.suppress(DuplicateKeyError):  # a redelivery
+        with contextlib.suppress(DuplicateKeyError):  # a redelivery, or a resubmission
             await self.evidence.insert_one(
                 {
                     "_id": evidence.evidence_id,
                     "institution_id": envelope.tenant,
                     "learner_id": evidence.learner_id,
                     "competence_id": evidence.competence.id,
+                    "competence_title": evidence.competence.title,
                     "hours": Decimal128(evidence.hours),
+                    "status": "pending",
+                    "filed_at": evidence.submitted_at,
                 }
             )
+        await self.evidence.update_one(
+            {"_id": evidence.evidence_id, "status": "changes_requested"},
+            {"$set": {"status": "pending"}},
+        )
         await self._apply_parked(evidence.evidence_id)
+
+    async def on_evidence_withdrawn(self, envelope: Envelope[EvidenceWithdrawnV1]) -> None:
+        """Withdrawn evidence no longer waits for a decision (it never counted any hours)."""
+        await self.evidence.update_one(
+            {
+                "_id": envelope.data.evidence_id,
+                "institution_id": envelope.tenant,
+                "status": {"$in": list(OPEN_EVIDENCE)},
+            },
+            {"$set": {"status": "withdrawn"}},
+        )
 
     async def _apply_parked(self, evidence_id: str) -> None:
         """Apply the decisions that waited for this evidence, in the order they were decided."""
@@ -119,6 +196,33 @@ class Accounting:
                 )
                 continue
             await self.parked.delete_one({"_id": parked["_id"]})
+
+    async def dead_letter_stale_parked(self, now: datetime | None = None) -> int:
+        """Dead-letter the decisions whose evidence was not filed within the grace period.
+
+        A decision may overtake its evidence by moments (the topics are read apart); one that
+        waits longer names evidence that was never filed, and goes where refused decisions go.
+        """
+        cutoff = (now or datetime.now(UTC)) - self.unknown_evidence_grace
+        stale = self.parked.find({"refused": None, "parked_at": {"$lte": cutoff}})
+        dead_lettered = 0
+        async for parked in stale:
+            envelope = envelope_type(EvidenceReviewedV1).model_validate_json(parked["event"])
+            reason = (
+                f"unknown evidence: {envelope.data.evidence_id} was not filed within "
+                f"{int(self.unknown_evidence_grace.total_seconds())} s of the decision"
+            )
+            await self.publisher.publish_dead_letter(
+                topics.EVIDENCE_REVIEWED, envelope.key(), envelope.to_bytes(), reason
+            )
+            await self.parked.update_one(
+                {"_id": parked["_id"], "refused": None},
+                {"$set": {"refused": reason, "dead_lettered_at": datetime.now(UTC)}},
+            )
+            dead_lettered += 1
+        return dead_lettered
+
+    # --- decisions -----------------------------------------------------------------------------
 
     async def check_against_filed(self, envelope: Envelope[EvidenceReviewedV1]) -> None:
         """Refuse a decision that contradicts the evidence as filed (whose, for what, how much).
@@ -151,6 +255,7 @@ class Accounting:
 
         A decision can overtake the evidence-submitted event only when accounting's consumer of
         that topic lags; parking (rather than retrying) keeps the partition moving meanwhile.
+        What waits past the grace period is dead-lettered (``dead_letter_stale_parked``).
         """
         try:
             await self.parked.insert_one(
@@ -171,7 +276,7 @@ class Accounting:
             await self._apply_parked(envelope.data.evidence_id)
 
     async def on_evidence_reviewed(self, envelope: Envelope[EvidenceReviewedV1]) -> None:
-        """Post the decision (once, by its natural key), then award if the threshold is met.
+        """Post the decision (once, by its natural key), then bring the awards in step.
 
         The award check runs on every delivery, duplicates included: a crash between posting
         and awarding is mended by the redelivery.
@@ -191,7 +296,17 @@ class Accounting:
             )
             taken_back = -approval["hours"].to_decimal() if approval else Decimal(0)
             await self._post(envelope, "reversal", taken_back)
-        await self._award_if_due(envelope)
+        await self._record_outcome(review)
+        await self.reconcile_competence(envelope.tenant, review)
+
+    async def _record_outcome(self, review: EvidenceReviewedV1) -> None:
+        # A reversal is final whichever order the two decisions arrive in.
+        status = "reversed" if review.decision == "reversed" else review.decision
+        guard = {} if status == "reversed" else {"status": {"$ne": "reversed"}}
+        await self.evidence.update_one(
+            {"_id": review.evidence_id, **guard},
+            {"$set": {"status": status, "decided_at": review.decided_at}},
+        )
 
     async def _post(
         self, envelope: Envelope[EvidenceReviewedV1], kind: str, hours: Decimal
@@ -204,6 +319,9 @@ class Accounting:
                     "institution_id": envelope.tenant,
                     "learner_id": review.learner_id,
                     "competence_id": review.competence.id,
+                    "competence_title": review.competence.title,
+                    "hours_per_ects": Decimal128(review.competence.hours_per_ects),
+                    "ects_required": Decimal128(review.competence.ects_required),
                     "kind": kind,
                     "hours": Decimal128(hours),
                     "evidence_id": review.evidence_id,
@@ -212,6 +330,8 @@ class Accounting:
                     "start_date": review.start_date.isoformat(),
                     "end_date": review.end_date.isoformat(),
                     "decision_id": review.decision_id,
+                    "reason": review.reason,
+                    "decided_at": review.decided_at,
                     "event_id": envelope.id,
                     "posted_at": datetime.now(UTC),
                 }
@@ -222,6 +342,14 @@ class Accounting:
     async def entries(
         self, institution_id: str, learner_id: str, competence_id: str
     ) -> list[LedgerEntry]:
+        return [
+            ledger_entry(d)
+            for d in await self._entry_documents(institution_id, learner_id, competence_id)
+        ]
+
+    async def _entry_documents(
+        self, institution_id: str, learner_id: str, competence_id: str
+    ) -> list[Document]:
         cursor = self.ledger.find(
             {
                 "institution_id": institution_id,
@@ -229,71 +357,331 @@ class Accounting:
                 "competence_id": competence_id,
             }
         )
-        return [ledger_entry(d) async for d in cursor]
+        return [d async for d in cursor]
 
-    async def _award_if_due(self, envelope: Envelope[EvidenceReviewedV1]) -> None:
-        review = envelope.data
-        award_id = award_id_for(envelope.tenant, review.learner_id, review.competence.id)
-        if await self.awards.find_one({"_id": award_id}, {"_id": 1}) is None:
-            entries = await self.entries(envelope.tenant, review.learner_id, review.competence.id)
-            hours = balance(entries)
-            if not threshold_reached(hours, review.competence):
-                return
-            evidence = counted_evidence(entries)
-            awarded_at = datetime.now(UTC)
-            event = Envelope.wrap(
-                CompetenceAwardedV1(
-                    award_id=award_id,
-                    learner_id=review.learner_id,
-                    learner=review.learner,
-                    institution=review.institution,
-                    competence=review.competence,
-                    hours=hours,
-                    ects=ects_for(hours, review.competence),
-                    evidence=tuple(evidence),
-                    learning_started=min(e.start_date for e in evidence),
-                    learning_ended=max(e.end_date for e in evidence),
-                    awarded_at=awarded_at,
-                ),
-                source=SOURCE,
-                subject=award_id,
-                tenant=envelope.tenant,
-                event_id=deterministic_event_id("competence-awarded", award_id),
-                time=awarded_at,
+    # --- competence awards ---------------------------------------------------------------------
+
+    async def _latest_award(self, learner_id: str, key: str) -> Document | None:
+        """The newest award (highest generation) of one competence or pathway for a learner."""
+        cursor = (
+            self.awards.find({"learner_id": learner_id, "component_key": key})
+            .sort("generation", DESCENDING)
+            .limit(1)
+        )
+        return next(iter([d async for d in cursor]), None)
+
+    async def reconcile_competence(self, institution_id: str, review: EvidenceReviewedV1) -> None:
+        """Grant or revoke the competence's award until it matches the balance, then publish."""
+        key = component_key(institution_id, review.competence.id)
+        changed = False
+        for _ in range(RECONCILE_ROUNDS):
+            documents = await self._entry_documents(
+                institution_id, review.learner_id, review.competence.id
             )
-            try:
-                # The award's id is its natural key: two consumers crossing the threshold at
-                # once both try this insert, and only one succeeds.
-                await self.awards.insert_one(
-                    {
-                        "_id": award_id,
-                        "institution_id": envelope.tenant,
-                        "learner_id": review.learner_id,
-                        "competence_id": review.competence.id,
-                        "hours": Decimal128(hours),
-                        "awarded_at": awarded_at,
-                        **outbox_fields([event]),
-                    }
+            entries = [ledger_entry(d) for d in documents]
+            hours = balance(entries)
+            current = await self._latest_award(review.learner_id, key)
+            step = next_award_step(
+                current["status"] if current else None, threshold_reached(hours, review.competence)
+            )
+            if step is None:
+                break
+            changed = True
+            if step == "grant" or current is None:
+                generation = current["generation"] + 1 if current else 0
+                await self._grant_competence(institution_id, review, entries, hours, generation)
+            else:
+                reversal = _latest_reversal(documents)
+                reason = competence_revocation_reason(
+                    hours,
+                    review.competence,
+                    _approval_of(documents, reversal),
+                    reversal["reason"] if reversal else "",
                 )
-                log.info("award.granted", award_id=award_id, hours=str(hours))
-            except DuplicateKeyError:
-                pass
-        await flush(self.awards, award_id, self.publisher)
+                await self._revoke(current, reason)
+        await self._flush_pending(review.learner_id, key)
+        if changed or review.decision in ("approved", "reversed"):
+            await self.reconcile_pathways_with(review.learner_id, key)
 
-    async def progress(self, institution_id: str, learner_id: str) -> list[Document]:
-        by_competence: dict[str, list[LedgerEntry]] = {}
-        async for document in self.ledger.find(
-            {"institution_id": institution_id, "learner_id": learner_id}
-        ):
-            by_competence.setdefault(document["competence_id"], []).append(ledger_entry(document))
-        hours = {c: balance(entries) for c, entries in by_competence.items()}
-        awarded = {
-            d["competence_id"]
+    async def _grant_competence(
+        self,
+        institution_id: str,
+        review: EvidenceReviewedV1,
+        entries: list[LedgerEntry],
+        hours: Decimal,
+        generation: int,
+    ) -> None:
+        award_id = award_id_for(institution_id, review.learner_id, review.competence.id, generation)
+        evidence = counted_evidence(entries)
+        awarded_at = datetime.now(UTC)
+        ects = ects_for(hours, review.competence)
+        event = Envelope.wrap(
+            CompetenceAwardedV1(
+                award_id=award_id,
+                learner_id=review.learner_id,
+                learner=review.learner,
+                institution=review.institution,
+                competence=review.competence,
+                hours=hours,
+                ects=ects,
+                evidence=tuple(evidence),
+                learning_started=min(e.start_date for e in evidence),
+                learning_ended=max(e.end_date for e in evidence),
+                awarded_at=awarded_at,
+            ),
+            source=SOURCE,
+            subject=award_id,
+            tenant=institution_id,
+            event_id=deterministic_event_id("competence-awarded", award_id),
+            time=awarded_at,
+        )
+        try:
+            # The award's id is its natural key: two consumers crossing the threshold at once
+            # both try this insert, and only one succeeds.
+            await self.awards.insert_one(
+                {
+                    "_id": award_id,
+                    "kind": "competence",
+                    "institution_id": institution_id,
+                    "learner_id": review.learner_id,
+                    "achievement_id": review.competence.id,
+                    "component_key": component_key(institution_id, review.competence.id),
+                    "generation": generation,
+                    "title": review.competence.title,
+                    "status": "active",
+                    "hours": Decimal128(hours),
+                    "ects": Decimal128(ects),
+                    "awarded_at": awarded_at,
+                    "revoked_at": None,
+                    "revocation_reason": None,
+                    # Kept so that a pathway can stack this award without asking anyone.
+                    "learner": review.learner.model_dump(mode="json"),
+                    "institution": review.institution.model_dump(mode="json"),
+                    "competence": review.competence.model_dump(mode="json"),
+                    **outbox_fields([event]),
+                }
+            )
+            log.info("award.granted", award_id=award_id, hours=str(hours))
+        except DuplicateKeyError:
+            pass
+
+    async def _revoke(self, award: Document, reason: str) -> bool:
+        """Revoke an active award (once: the filter guards the transition) and announce it."""
+        revoked_at = datetime.now(UTC)
+        event = Envelope.wrap(
+            AwardRevokedV1(
+                award_id=award["_id"],
+                learner_id=award["learner_id"],
+                award_kind=award["kind"],
+                achievement_id=award["achievement_id"],
+                title=award["title"],
+                reason=reason,
+                revoked_at=revoked_at,
+            ),
+            source=SOURCE,
+            subject=award["_id"],
+            tenant=award["institution_id"],
+            event_id=deterministic_event_id("award-revoked", award["_id"]),
+            time=revoked_at,
+        )
+        outbox = append_to_outbox(event)
+        result = await self.awards.update_one(
+            {"_id": award["_id"], "status": "active"},
+            {
+                "$set": {
+                    **outbox["$set"],
+                    "status": "revoked",
+                    "revoked_at": revoked_at,
+                    "revocation_reason": reason,
+                },
+                "$push": outbox["$push"],
+            },
+        )
+        if result.modified_count:
+            log.info("award.revoked", award_id=award["_id"], kind=award["kind"])
+        return bool(result.modified_count)
+
+    async def _flush_pending(self, learner_id: str, key: str) -> None:
+        pending = self.awards.find(
+            {"learner_id": learner_id, "component_key": key, "outbox_pending": True}, {"_id": 1}
+        )
+        for document in [d async for d in pending]:
+            await flush(self.awards, document["_id"], self.publisher)
+
+    # --- pathways ------------------------------------------------------------------------------
+
+    async def define_pathway(
+        self, institution_id: str, pathway_id: str, definition: PathwayDefinition
+    ) -> Document:
+        """Store (or replace) a pathway, then award it to every learner it is now complete for."""
+        snapshot = definition.snapshot(pathway_id)
+        document = {
+            "_id": f"{institution_id}/{pathway_id}",
+            "institution_id": institution_id,
+            "pathway_id": pathway_id,
+            "definition": definition.model_dump(mode="json"),
+            "component_keys": [
+                component_key(c.institution_id, c.competence_id) for c in snapshot.components
+            ],
+            "updated_at": datetime.now(UTC),
+        }
+        await self.pathways.replace_one({"_id": document["_id"]}, document, upsert=True)
+        learners = {
+            d["learner_id"]
             async for d in self.awards.find(
-                {"institution_id": institution_id, "learner_id": learner_id}, {"competence_id": 1}
+                {
+                    "kind": "competence",
+                    "status": "active",
+                    "component_key": {"$in": document["component_keys"]},
+                },
+                {"learner_id": 1},
             )
         }
-        return [
-            {"competence_id": c, "hours": str(h), "awarded": c in awarded}
-            for c, h in sorted(hours.items())
-        ]
+        for learner_id in sorted(learners):
+            await self._reconcile_pathway(document, learner_id)
+        return document
+
+    async def pathway(self, institution_id: str, pathway_id: str) -> Document | None:
+        document: Document | None = await self.pathways.find_one(
+            {"_id": f"{institution_id}/{pathway_id}"}
+        )
+        return document
+
+    async def institution_pathways(self, institution_id: str) -> list[Document]:
+        cursor = self.pathways.find({"institution_id": institution_id}).sort("pathway_id")
+        return [d async for d in cursor]
+
+    async def reconcile_pathways_with(self, learner_id: str, key: str) -> None:
+        """Bring in step every pathway (of any institution) that stacks the competence ``key``."""
+        async for pathway in self.pathways.find({"component_keys": key}):
+            await self._reconcile_pathway(pathway, learner_id)
+
+    async def _active_awards(self, learner_id: str, keys: list[str]) -> dict[str, Document]:
+        cursor = self.awards.find(
+            {
+                "learner_id": learner_id,
+                "kind": "competence",
+                "status": "active",
+                "component_key": {"$in": keys},
+            }
+        )
+        return {d["component_key"]: d async for d in cursor}
+
+    async def _reconcile_pathway(self, pathway: Document, learner_id: str) -> None:
+        definition = PathwayDefinition.model_validate(pathway["definition"])
+        snapshot = definition.snapshot(pathway["pathway_id"])
+        key = pathway_award_key(pathway["_id"])
+        for _ in range(RECONCILE_ROUNDS):
+            active = await self._active_awards(learner_id, pathway["component_keys"])
+            current = await self._latest_award(learner_id, key)
+            complete = len(active) >= snapshot.required
+            step = next_award_step(current["status"] if current else None, complete)
+            if step == "revoke" and current is not None:
+                lost = [s for s in current["stacked_award_ids"] if s not in _ids(active)]
+                if not lost:
+                    # Redefined since it was awarded: a credential is taken back only when an
+                    # award it stacks is, never because the institution changed the rules.
+                    break
+                titles = [t for a, t in current["stacked_titles"].items() if a in lost]
+                reason = pathway_revocation_reason(
+                    snapshot.title, titles, len(active), snapshot.required
+                )
+                await self._revoke(current, reason)
+            elif step == "grant":
+                generation = current["generation"] + 1 if current else 0
+                await self._grant_pathway(definition, snapshot, key, learner_id, active, generation)
+            else:
+                break
+        await self._flush_pending(learner_id, key)
+
+    async def _grant_pathway(
+        self,
+        definition: PathwayDefinition,
+        snapshot: PathwaySnapshot,
+        key: str,
+        learner_id: str,
+        active: dict[str, Document],
+        generation: int,
+    ) -> None:
+        institution_id = definition.awarding_institution.id
+        award_id = pathway_award_id_for(institution_id, learner_id, snapshot.id, generation)
+        stacked = sorted(active.values(), key=lambda d: (d["awarded_at"], d["_id"]))
+        hours = sum((d["hours"].to_decimal() for d in stacked), Decimal(0))
+        ects = sum((d["ects"].to_decimal() for d in stacked), Decimal(0))
+        awarded_at = datetime.now(UTC)
+        event = Envelope.wrap(
+            PathwayAwardedV1(
+                award_id=award_id,
+                learner_id=learner_id,
+                # The newest award knows the learner's name and address best.
+                learner=LearnerProfile.model_validate(stacked[-1]["learner"]),
+                institution=definition.awarding_institution,
+                pathway=snapshot,
+                stacked=tuple(
+                    StackedAward(
+                        award_id=d["_id"],
+                        institution=InstitutionRef.model_validate(d["institution"]),
+                        competence=CompetenceSnapshot.model_validate(d["competence"]),
+                        hours=d["hours"].to_decimal(),
+                        ects=d["ects"].to_decimal(),
+                        awarded_at=d["awarded_at"],
+                    )
+                    for d in stacked
+                ),
+                hours=hours,
+                ects=ects,
+                awarded_at=awarded_at,
+            ),
+            source=SOURCE,
+            subject=award_id,
+            tenant=institution_id,
+            event_id=deterministic_event_id("pathway-awarded", award_id),
+            time=awarded_at,
+        )
+        try:
+            await self.awards.insert_one(
+                {
+                    "_id": award_id,
+                    "kind": "pathway",
+                    "institution_id": institution_id,
+                    "learner_id": learner_id,
+                    "achievement_id": snapshot.id,
+                    "component_key": key,
+                    "generation": generation,
+                    "title": snapshot.title,
+                    "status": "active",
+                    "hours": Decimal128(hours),
+                    "ects": Decimal128(ects),
+                    "awarded_at": awarded_at,
+                    "revoked_at": None,
+                    "revocation_reason": None,
+                    "stacked_award_ids": [d["_id"] for d in stacked],
+                    "stacked_titles": {d["_id"]: d["title"] for d in stacked},
+                    **outbox_fields([event]),
+                }
+            )
+            log.info("pathway.awarded", award_id=award_id, pathway=key)
+        except DuplicateKeyError:
+            pass
+
+
+def _ids(awards: dict[str, Document]) -> set[str]:
+    return {d["_id"] for d in awards.values()}
+
+
+def _latest_reversal(documents: list[Document]) -> Document | None:
+    reversals = [d for d in documents if d["kind"] == "reversal"]
+    return max(reversals, key=lambda d: d["posted_at"], default=None)
+
+
+def _approval_of(documents: list[Document], reversal: Document | None) -> LedgerEntry | None:
+    if reversal is None:
+        return None
+    return next(
+        (
+            ledger_entry(d)
+            for d in documents
+            if d["kind"] == "approval" and d["evidence_id"] == reversal["evidence_id"]
+        ),
+        None,
+    )

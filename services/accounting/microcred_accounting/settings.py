@@ -13,3 +13,12 @@ class AccountingSettings(ServiceSettings):
 
     service_name: str = "accounting"
     http_port: int = Field(default=8003, ge=1, le=65535)
+    unknown_evidence_grace_seconds: float = Field(
+        default=600,
+        gt=0,
+        description=(
+            "How long a decision on evidence not seen filed waits for it before it is "
+            "dead-lettered (a decision may overtake its evidence by moments)."
+        ),
+    )
+    parked_sweep_interval_seconds: float = Field(default=30, gt=0)

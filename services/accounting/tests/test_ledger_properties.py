@@ -3,19 +3,23 @@
 The last test runs the same check through the real Kafka, with two accounting instances sharing
 one consumer group.
 
-Hypothesis draws the evidence (hours in quarter hours, some approvals later reversed), the order
-the decisions arrive in (a reversal may come before its approval), copies of them (redelivery),
-and the points where accounting restarts (a new instance on the same database). Whatever it
-draws, the balance is the sum of the approved hours that no reversal overturned, every decision
-is posted once, and there is exactly one award if and only if the running balance reached the
-threshold at some point (a reference model replays the same sequence).
+Hypothesis draws the evidence (which of up to three competences, hours in quarter hours, some
+approvals later reversed), a pathway over those competences (all of them, or n of them), the
+order the decisions arrive in (a reversal may come before its approval), copies of them
+(redelivery), and the points where accounting restarts (a new instance on the same database).
+Whatever it draws, every balance is the sum of the approved hours no reversal overturned, every
+decision is posted once, and the awards follow a reference model that replays the same
+sequence: an award is granted each time a balance reaches its threshold without an active award,
+revoked each time it falls below with one, and at the end exactly the competences and the
+pathway over their thresholds hold an active award.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,6 +31,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from microcred_accounting.bootstrap import build_app
 from microcred_accounting.handlers import Accounting
+from microcred_accounting.pathways import PathwayDefinition
+from microcred_accounting.reports import ReadSide
 from microcred_accounting.settings import AccountingSettings
 from microcred_shared.contracts import Envelope, topics
 from microcred_shared.contracts.events import (
@@ -35,6 +41,7 @@ from microcred_shared.contracts.events import (
     EvidenceSubmittedV1,
     InstitutionRef,
     LearnerProfile,
+    PathwayComponent,
 )
 from microcred_shared.demo import wait_for
 from microcred_shared.service import consumer_group
@@ -46,9 +53,11 @@ from microcred_shared.testing.servers import Servers
 
 pytestmark = pytest.mark.integration
 
-COMPETENCE = CompetenceSnapshot(id="c-1", title="Competence")
+COMPETENCES = tuple(CompetenceSnapshot(id=f"c-{n}", title=f"Competence {n}") for n in range(3))
+COMPETENCE = COMPETENCES[0]
 THRESHOLD = COMPETENCE.hours_per_ects * COMPETENCE.ects_required  # 90 h by default
 LEARNER = "l-1"
+PATHWAY = "p-1"
 
 
 @dataclass(frozen=True)
@@ -56,14 +65,71 @@ class Filed:
     evidence_id: str
     hours: Decimal
     reversed: bool
+    competence: CompetenceSnapshot = COMPETENCE
 
 
-#: Hours in quarter hours, and whether the approval is later reversed, of up to 8 pieces.
+@dataclass
+class AwardModel:
+    """The reference model: awards follow the balances step by step."""
+
+    required: int | None = None  # the pathway's, or no pathway
+    approved: dict[str, Filed] = field(default_factory=dict)
+    reversed_ids: set[str] = field(default_factory=set)
+    active: set[str] = field(default_factory=set)
+    grants: dict[str, int] = field(default_factory=dict)
+    revocations: dict[str, int] = field(default_factory=dict)
+
+    def balance(self, competence_id: str) -> Decimal:
+        return sum(
+            (
+                f.hours
+                for e, f in self.approved.items()
+                if e not in self.reversed_ids and f.competence.id == competence_id
+            ),
+            Decimal(0),
+        )
+
+    def _follow(self, name: str, over: bool) -> None:
+        if over and name not in self.active:
+            self.active.add(name)
+            self.grants[name] = self.grants.get(name, 0) + 1
+        elif not over and name in self.active:
+            self.active.discard(name)
+            self.revocations[name] = self.revocations.get(name, 0) + 1
+
+    def step(self, filed: Filed, kind: str) -> None:
+        if kind == "approved":
+            self.approved[filed.evidence_id] = filed
+        else:
+            self.reversed_ids.add(filed.evidence_id)
+        competence = filed.competence.id
+        self._follow(competence, self.balance(competence) >= THRESHOLD)
+        if self.required is not None:
+            held = sum(1 for c in COMPETENCES if c.id in self.active)
+            self._follow(PATHWAY, held >= self.required)
+
+
+def replay(sequence: Sequence[tuple[Filed, str]], required: int | None = None) -> AwardModel:
+    model = AwardModel(required)
+    for filed, kind in sequence:
+        model.step(filed, kind)
+    return model
+
+
+#: Of up to 8 pieces: which competence, hours in quarter hours, and whether it is later reversed.
 evidence_strategy = st.lists(
-    st.tuples(st.integers(min_value=1, max_value=240).map(lambda q: Decimal(q) / 4), st.booleans()),
+    st.tuples(
+        st.integers(min_value=0, max_value=len(COMPETENCES) - 1),
+        st.integers(min_value=1, max_value=240).map(lambda q: Decimal(q) / 4),
+        st.booleans(),
+    ),
     min_size=1,
     max_size=8,
 )
+
+
+def institution(tenant: str) -> InstitutionRef:
+    return InstitutionRef(id=tenant, name="A", country="PT")
 
 
 def decision(
@@ -75,8 +141,8 @@ def decision(
             evidence_id=filed.evidence_id,
             learner_id=learner,
             learner=LearnerProfile(name="Ada", email="ada@example.org"),
-            institution=InstitutionRef(id=tenant, name="A", country="PT"),
-            competence=COMPETENCE,
+            institution=institution(tenant),
+            competence=filed.competence,
             evidence_title="Course",
             evidence_provider="Provider",
             start_date=date(2026, 1, 1),
@@ -94,31 +160,45 @@ def decision(
     )
 
 
-def filing(tenant: str, filed: Filed) -> Envelope[EvidenceSubmittedV1]:
+def filing(tenant: str, filed: Filed, learner: str = LEARNER) -> Envelope[EvidenceSubmittedV1]:
     return submitted(
-        tenant=tenant, learner=LEARNER, evidence_id=filed.evidence_id, hours=filed.hours
+        tenant=tenant,
+        learner=learner,
+        evidence_id=filed.evidence_id,
+        hours=filed.hours,
+        competence=filed.competence,
     )
 
 
-def expected_award(sequence: list[tuple[Filed, str]]) -> bool:
-    """Whether the balance of standing approvals ever reaches the threshold (reference model)."""
-    approved: dict[str, Decimal] = {}
-    reversed_ids: set[str] = set()
-    for filed, kind in sequence:
-        if kind == "approved":
-            approved[filed.evidence_id] = filed.hours
-        else:
-            reversed_ids.add(filed.evidence_id)
-        standing = sum((h for e, h in approved.items() if e not in reversed_ids), Decimal(0))
-        if standing >= THRESHOLD:
-            return True
-    return False
+def pathway_of(tenant: str, required: int) -> PathwayDefinition:
+    """A pathway over every competence: all of them, or ``required`` of them."""
+    every = required == len(COMPETENCES)
+    return PathwayDefinition(
+        title="Stacked",
+        rule="all_of" if every else "n_of",
+        required=None if every else required,
+        components=tuple(
+            PathwayComponent(institution_id=tenant, competence_id=c.id) for c in COMPETENCES
+        ),
+        awarding_institution=institution(tenant),
+    )
 
 
 def as_filed(evidence: list[Filed], sequence: list[tuple[Filed, str]]) -> list[tuple[Filed, str]]:
     """The order parked decisions take effect in: by evidence filed, then as first decided."""
     first_seen = list(dict.fromkeys(sequence))
     return [(f, kind) for filed in evidence for f, kind in first_seen if f == filed]
+
+
+def _per_achievement(events: list[dict[str, Any]], tenant: str, field_name: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for event in events:
+        if event["tenant"] == tenant:
+            name = event["data"][field_name]
+            if isinstance(name, dict):
+                name = name["id"]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 @settings(
@@ -128,10 +208,13 @@ def as_filed(evidence: list[Filed], sequence: list[tuple[Filed, str]]) -> list[t
 )
 @given(drawn=evidence_strategy, data=st.data())
 async def test_balances_and_awards_survive_duplicates_reorderings_and_restarts(
-    database: AsyncDatabase[Any], drawn: list[tuple[Decimal, bool]], data: st.DataObject
+    database: AsyncDatabase[Any], drawn: list[tuple[int, Decimal, bool]], data: st.DataObject
 ) -> None:
     tenant = f"inst-{uuid.uuid4().hex[:8]}"  # each example its own institution and evidence
-    evidence = [Filed(f"{tenant}-e{n}", hours, rev) for n, (hours, rev) in enumerate(drawn)]
+    evidence = [
+        Filed(f"{tenant}-e{n}", hours, rev, COMPETENCES[c])
+        for n, (c, hours, rev) in enumerate(drawn)
+    ]
     decisions = [(f, "approved") for f in evidence] + [
         (f, "reversed") for f in evidence if f.reversed
     ]
@@ -139,10 +222,12 @@ async def test_balances_and_awards_survive_duplicates_reorderings_and_restarts(
     sequence = data.draw(st.permutations(decisions + copies), "order")
     restarts = data.draw(st.sets(st.integers(0, len(sequence))), "restarts")
     late_filing = data.draw(st.booleans(), "evidence filed after the decisions")
+    required = data.draw(st.integers(1, len(COMPETENCES)), "pathway requires")
 
     publisher = RecordingPublisher()
     accounting = Accounting(database, publisher)
     await accounting.ensure_indexes()
+    await accounting.define_pathway(tenant, PATHWAY, pathway_of(tenant, required))
     if not late_filing:
         for filed in evidence:
             await accounting.on_evidence_submitted(filing(tenant, filed))
@@ -154,17 +239,30 @@ async def test_balances_and_awards_survive_duplicates_reorderings_and_restarts(
         for filed in evidence:
             await accounting.on_evidence_submitted(filing(tenant, filed))
 
-    standing = sum((f.hours for f in evidence if not f.reversed), Decimal(0))
-    [progress] = await accounting.progress(tenant, LEARNER)
-    assert Decimal(progress["hours"]) == standing
+    # Evidence filed late releases its waiting decisions as it is filed: the balances then
+    # move evidence by evidence, each one's decisions in the order they were taken.
+    model = replay(as_filed(evidence, sequence) if late_filing else sequence, required)
+    progress = await ReadSide(accounting).progress(tenant, LEARNER)
+    hours = {c["competence_id"]: Decimal(c["hours"]) for c in progress["competences"]}
+    for competence in COMPETENCES:
+        assert hours.get(competence.id, Decimal(0)) == model.balance(competence.id)
     posted = await accounting.ledger.count_documents({"institution_id": tenant})
     assert posted == len(decisions)
-    awards = [e for e in publisher.events(topics.COMPETENCE_AWARDED) if e["tenant"] == tenant]
-    # Evidence filed late releases its waiting decisions as it is filed: the running balance
-    # then moves evidence by evidence, each one's decisions in the order they were taken.
-    expected = expected_award(as_filed(evidence, sequence) if late_filing else sequence)
-    assert len(awards) == (1 if expected else 0)
-    assert await accounting.awards.count_documents({"institution_id": tenant}) == len(awards)
+
+    granted = _per_achievement(publisher.events(topics.COMPETENCE_AWARDED), tenant, "competence")
+    granted |= _per_achievement(publisher.events(topics.PATHWAY_AWARDED), tenant, "pathway")
+    revoked = _per_achievement(publisher.events(topics.AWARD_REVOKED), tenant, "achievement_id")
+    assert granted == model.grants
+    assert revoked == model.revocations
+    active = {
+        d["achievement_id"]
+        async for d in accounting.awards.find({"institution_id": tenant, "status": "active"})
+    }
+    over = {c.id for c in COMPETENCES if model.balance(c.id) >= THRESHOLD}
+    assert active == over | ({PATHWAY} if len(over) >= required else set())
+    assert await accounting.awards.count_documents({"institution_id": tenant}) == sum(
+        model.grants.values()
+    )
 
 
 #: The run on the real broker: pieces of evidence, learners, and the share redelivered.
@@ -203,7 +301,7 @@ async def test_two_instances_in_one_group_count_every_hour_once_on_kafka(
     async with running(first), running(second):
         await publish_events(
             servers.kafka,
-            [submitted(tenant, owner[f.evidence_id], f.evidence_id, f.hours) for f in evidence],
+            [filing(tenant, f, owner[f.evidence_id]) for f in evidence],
         )
         accounting: Accounting = first.state.accounting
 
@@ -231,11 +329,14 @@ async def test_two_instances_in_one_group_count_every_hour_once_on_kafka(
                 (f.hours for f in evidence if owner[f.evidence_id] == learner and not f.reversed),
                 Decimal(0),
             )
-            progress = await accounting.progress(tenant, learner)
-            assert Decimal(progress[0]["hours"] if progress else 0) == standing, learner
+            progress = await ReadSide(accounting).progress(tenant, learner)
+            [competence] = progress["competences"] or [{"hours": "0", "status": "in_progress"}]
+            assert Decimal(competence["hours"]) == standing, learner
+            model = replay(mine)
             awards = await accounting.awards.count_documents(
                 {"institution_id": tenant, "learner_id": learner}
             )
-            assert awards == (1 if expected_award(mine) else 0), learner
+            assert awards == model.grants.get(COMPETENCE.id, 0), learner
+            assert (competence["status"] == "awarded") == (standing >= THRESHOLD), learner
         assert await accounting.ledger.count_documents({"institution_id": tenant}) == len(decisions)
         assert await accounting.parked.count_documents({"evidence_id": {"$regex": tenant}}) == 0

@@ -15,9 +15,9 @@ from microcred_review.domain import DecisionRequest, DecisionTimes, ReversalRequ
 from microcred_review.gateway import Gateway
 from microcred_review.institutions import Institutions
 from microcred_review.workspace import QueueStatus, Workspace
-from microcred_shared.auth import Principal, Role
 from microcred_shared.contracts.envelope import Identifier, InstitutionId
 from microcred_shared.http import ProblemError, TokenCaller, from_app_state
+from microcred_shared.http import require_role as require
 
 ReviewDep = Annotated[Workspace, Depends(from_app_state("workspace"))]
 InstitutionsDep = Annotated[Institutions, Depends(from_app_state("institutions"))]
@@ -25,12 +25,6 @@ GatewayDep = Annotated[Gateway, Depends(from_app_state("gateway"))]
 Caller = TokenCaller
 
 router = APIRouter(tags=["review"])
-
-
-def require(caller: Principal, institution_id: str, *roles: Role) -> None:
-    if not caller.has_role(institution_id, *roles):
-        role = " or ".join(r.replace("_", " ") for r in roles)
-        raise ProblemError(403, "Forbidden", f"you are no {role} at {institution_id}")
 
 
 def _shown(item: dict[str, Any]) -> dict[str, Any]:

@@ -271,14 +271,84 @@ class CompetenceAwardedV1(EventPayload):
     awarded_at: datetime
 
 
+class PathwayComponent(_Part):
+    """One competence a pathway stacks: the awarding institution's own, or a named partner's."""
+
+    institution_id: InstitutionId
+    competence_id: Identifier
+
+
+class PathwaySnapshot(_Part):
+    """A pathway as its institution defined it when the larger credential was awarded."""
+
+    id: Identifier
+    title: ShortText
+    description: LongText = ""
+    learning_outcomes: tuple[ShortText, ...] = ()
+    eqf_level: int | None = Field(default=None, ge=1, le=8)
+    nqf_level: Annotated[str, StringConstraints(max_length=32)] | None = None
+    isced_f_code: Annotated[str, StringConstraints(pattern=r"^\d{2,4}$")] | None = None
+    assessment_method: LongText = ""
+    form_of_participation: Annotated[str, StringConstraints(max_length=300)] = ""
+    access_requirements: LongText = ""
+    rule: Literal["all_of", "n_of"] = Field(
+        description="all_of: every component; n_of: at least ``required`` of them."
+    )
+    required: int = Field(ge=1, description="How many components complete the pathway.")
+    components: tuple[PathwayComponent, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _required_fits_the_components(self) -> Self:
+        if self.required > len(self.components):
+            raise ValueError("required exceeds the number of components")
+        if self.rule == "all_of" and self.required != len(self.components):
+            raise ValueError("an all_of pathway requires every component")
+        return self
+
+
+class StackedAward(_Part):
+    """A competence award a pathway award counts (it may come from a partner institution)."""
+
+    award_id: Identifier
+    institution: InstitutionRef
+    competence: CompetenceSnapshot
+    hours: Hours
+    ects: Hours
+    awarded_at: datetime
+
+
+class PathwayAwardedV1(EventPayload):
+    """A learner completed a pathway: the larger credential, signed by the awarding institution."""
+
+    event_type: ClassVar[str] = "eu.microcred.pathway.awarded.v1"
+    topic: ClassVar[str] = topics.PATHWAY_AWARDED
+
+    award_id: Identifier
+    learner_id: Identifier
+    learner: LearnerProfile
+    institution: InstitutionRef = Field(description="The awarding institution (the signer).")
+    pathway: PathwaySnapshot
+    stacked: tuple[StackedAward, ...] = Field(min_length=1)
+    hours: Hours
+    ects: Hours
+    awarded_at: datetime
+
+
 class AwardRevokedV1(EventPayload):
-    """An award was withdrawn (a reversal took its balance below the threshold)."""
+    """An award was withdrawn; the issuer revokes the award's credential.
+
+    A reversal took a competence's balance below its threshold, or a pathway lost a competence
+    award it stacked.
+    """
 
     event_type: ClassVar[str] = "eu.microcred.award.revoked.v1"
     topic: ClassVar[str] = topics.AWARD_REVOKED
 
     award_id: Identifier
     learner_id: Identifier
+    award_kind: Literal["competence", "pathway"]
+    achievement_id: Identifier = Field(description="The competence's or the pathway's id.")
+    title: ShortText = Field(description="The competence's or the pathway's title.")
     reason: LongText
     revoked_at: datetime
 

@@ -19,6 +19,7 @@ PAYLOADS: tuple[type[EventPayload], ...] = (
     events.ReviewRequestedV1,
     events.ReviewDecisionV1,
     events.CompetenceAwardedV1,
+    events.PathwayAwardedV1,
     events.AwardRevokedV1,
     events.CredentialIssuedV1,
     events.CredentialRevokedV1,

@@ -6,6 +6,7 @@ EVIDENCE_SUBMITTED: Final = "microcred.evidence.submitted.v1"
 EVIDENCE_WITHDRAWN: Final = "microcred.evidence.withdrawn.v1"
 EVIDENCE_REVIEWED: Final = "microcred.evidence.reviewed.v1"
 COMPETENCE_AWARDED: Final = "microcred.competence.awarded.v1"
+PATHWAY_AWARDED: Final = "microcred.pathway.awarded.v1"
 AWARD_REVOKED: Final = "microcred.award.revoked.v1"
 CREDENTIAL_ISSUED: Final = "microcred.credential.issued.v1"
 CREDENTIAL_REVOKED: Final = "microcred.credential.revoked.v1"
@@ -17,6 +18,7 @@ ALL: Final = (
     EVIDENCE_WITHDRAWN,
     EVIDENCE_REVIEWED,
     COMPETENCE_AWARDED,
+    PATHWAY_AWARDED,
     AWARD_REVOKED,
     CREDENTIAL_ISSUED,
     CREDENTIAL_REVOKED,

@@ -14,6 +14,7 @@ class RecordingPublisher:
     """Keeps what would have been published; ``events`` dedupes by id as consumers do."""
 
     published: list[tuple[str, bytes, dict[str, Any]]] = field(default_factory=list)
+    dead_letters: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     failing: bool = False
 
     async def publish(self, envelope: Envelope[Any]) -> None:
@@ -23,6 +24,11 @@ class RecordingPublisher:
         if self.failing:
             raise ConnectionError("broker unavailable")
         self.published.append((topic, key, json.loads(value)))
+
+    async def publish_dead_letter(self, topic: str, key: bytes, value: bytes, reason: str) -> None:  # noqa: ARG002 - the key is inside value
+        if self.failing:
+            raise ConnectionError("broker unavailable")
+        self.dead_letters.append((topic, json.loads(value), reason))
 
     def events(self, topic: str) -> list[dict[str, Any]]:
         """Distinct events on ``topic`` (by id), in first-published order."""

@@ -20,6 +20,7 @@ def submitted(
     learner: str = "learner-1",
     evidence_id: str = "ev-1",
     hours: Decimal = Decimal(30),
+    competence: CompetenceSnapshot | None = None,
 ) -> Envelope[EvidenceSubmittedV1]:
     return Envelope.wrap(
         EvidenceSubmittedV1(
@@ -27,7 +28,7 @@ def submitted(
             learner_id=learner,
             learner=LearnerProfile(name="Ada", email="ada@example.org"),
             institution=InstitutionRef(id=tenant, name="Inst A", country="PT"),
-            competence=CompetenceSnapshot(id="c-1", title="Competence"),
+            competence=competence or CompetenceSnapshot(id="c-1", title="Competence"),
             title="Course",
             hours=hours,
             start_date=date(2026, 1, 1),

@@ -1,0 +1,128 @@
+"""Awards follow the ledger, and decisions on evidence never filed end in the dead letters.
+
+An award is revoked when a reversal takes the balance below the threshold, and granted anew
+when it climbs back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from microcred_accounting.handlers import Accounting, award_id_for
+from microcred_accounting.reports import ReadSide
+from microcred_shared.contracts import topics
+from microcred_shared.testing.fakes import RecordingPublisher
+from services.accounting.tests.ledger_samples import TENANT, post, reviewed
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def accounting(database: AsyncDatabase[Any]) -> Accounting:
+    service = Accounting(database, RecordingPublisher())
+    await service.ensure_indexes()
+    return service
+
+
+def published(accounting: Accounting, topic: str) -> list[dict[str, Any]]:
+    publisher = accounting.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    return publisher.events(topic)
+
+
+async def test_a_reversal_below_the_threshold_revokes_the_award_once_with_its_reason(
+    accounting: Accounting,
+) -> None:
+    for evidence in ("e1", "e2", "e3"):
+        await post(accounting, reviewed(evidence))
+    [award] = published(accounting, topics.COMPETENCE_AWARDED)
+
+    reversal = reviewed("e2", decision="reversed")
+    reversal = reversal.model_copy(
+        update={"data": reversal.data.model_copy(update={"reason": "the certificate is forged"})}
+    )
+    for _ in range(2):  # redelivered
+        await accounting.on_evidence_reviewed(reversal)
+
+    [revoked] = published(accounting, topics.AWARD_REVOKED)
+    assert revoked["data"]["award_id"] == award["data"]["award_id"]
+    assert revoked["data"]["award_kind"] == "competence"
+    reason = revoked["data"]["reason"]
+    assert "'Course e2' (30 hours) was reversed (the certificate is forged)" in reason
+    assert "fell to 60 of the 90 required" in reason
+    progress = await ReadSide(accounting).progress(TENANT, "l-1")
+    [competence] = progress["competences"]
+    assert (competence["status"], competence["hours"]) == ("revoked", "60")
+    assert competence["revocation_reason"] == reason
+
+
+async def test_a_reversal_that_leaves_the_balance_over_the_threshold_revokes_nothing(
+    accounting: Accounting,
+) -> None:
+    for evidence in ("e1", "e2", "e3", "e4"):
+        await post(accounting, reviewed(evidence))
+    await accounting.on_evidence_reviewed(reviewed("e4", decision="reversed"))
+
+    assert published(accounting, topics.AWARD_REVOKED) == []
+    assert len(published(accounting, topics.COMPETENCE_AWARDED)) == 1
+
+
+async def test_climbing_back_over_the_threshold_grants_a_new_award(
+    accounting: Accounting,
+) -> None:
+    for evidence in ("e1", "e2", "e3"):
+        await post(accounting, reviewed(evidence))
+    await accounting.on_evidence_reviewed(reviewed("e3", decision="reversed"))
+    await post(accounting, reviewed("e4"))
+    await post(accounting, reviewed("e4"))  # redelivered: still one new award
+
+    first, second = published(accounting, topics.COMPETENCE_AWARDED)
+    assert first["data"]["award_id"] == award_id_for(TENANT, "l-1", "c-1")
+    assert second["data"]["award_id"] == award_id_for(TENANT, "l-1", "c-1", generation=1)
+    assert sorted(e["evidence_id"] for e in second["data"]["evidence"]) == ["e1", "e2", "e4"]
+    statuses = {d["generation"]: d["status"] async for d in accounting.awards.find({})}
+    assert statuses == {0: "revoked", 1: "active"}
+
+
+async def test_concurrent_consumers_revoke_once(database: AsyncDatabase[Any]) -> None:
+    publisher = RecordingPublisher()
+    first, second = Accounting(database, publisher), Accounting(database, publisher)
+    await first.ensure_indexes()
+    for evidence in ("e1", "e2", "e3"):
+        await post(first, reviewed(evidence))
+
+    reversal = reviewed("e1", decision="reversed")
+    await asyncio.gather(
+        first.on_evidence_reviewed(reversal), second.on_evidence_reviewed(reversal)
+    )
+
+    assert len(publisher.events(topics.AWARD_REVOKED)) == 1
+    [award] = [d async for d in database["awards"].find({})]
+    assert [e["sent"] for e in award["outbox"]] == [True, True]
+
+
+async def test_a_decision_on_evidence_never_filed_is_dead_lettered_after_the_grace_period(
+    accounting: Accounting,
+) -> None:
+    stray = reviewed("never-filed")
+    await accounting.on_evidence_reviewed(stray)
+    publisher = accounting.publisher
+    assert isinstance(publisher, RecordingPublisher)
+
+    assert await accounting.dead_letter_stale_parked() == 0  # may still be overtaking its evidence
+    later = datetime.now(UTC) + accounting.unknown_evidence_grace + timedelta(seconds=1)
+    assert await accounting.dead_letter_stale_parked(now=later) == 1
+    assert await accounting.dead_letter_stale_parked(now=later) == 0
+
+    [(topic, event, reason)] = publisher.dead_letters
+    assert topic == topics.EVIDENCE_REVIEWED
+    assert event["id"] == stray.id
+    assert reason.startswith("unknown evidence: never-filed was not filed within 600 s")
+    # Filed after all: the dead-lettered decision stays refused and moves no hours.
+    await post(accounting, reviewed("never-filed", decision="rejected"))
+    assert await accounting.ledger.count_documents({}) == 0

@@ -1,0 +1,163 @@
+"""Pathways: larger credentials stacked from competence awards, partners' included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from pymongo.asynchronous.database import AsyncDatabase
+
+from microcred_accounting.handlers import Accounting
+from microcred_accounting.pathways import PathwayDefinition
+from microcred_accounting.reports import ReadSide
+from microcred_shared.contracts import topics
+from microcred_shared.contracts.events import InstitutionRef, PathwayComponent
+from microcred_shared.testing.fakes import RecordingPublisher
+from services.accounting.tests.ledger_samples import TENANT, post, reviewed
+
+PARTNER = "inst-b"
+AWARDING = InstitutionRef(id=TENANT, name="Inst A", country="PT")
+
+
+def definition(
+    components: list[tuple[str, str]],
+    rule: str = "all_of",
+    required: int | None = None,
+    partners: tuple[str, ...] = (),
+) -> PathwayDefinition:
+    return PathwayDefinition.model_validate(
+        {
+            "title": "Digital citizen",
+            "learning_outcomes": ["Works safely with data"],
+            "eqf_level": 5,
+            "rule": rule,
+            "required": required,
+            "components": [
+                PathwayComponent(institution_id=i, competence_id=c) for i, c in components
+            ],
+            "partners": partners,
+            "awarding_institution": AWARDING,
+        }
+    )
+
+
+@pytest.fixture
+async def accounting(database: AsyncDatabase[Any]) -> Accounting:
+    service = Accounting(database, RecordingPublisher())
+    await service.ensure_indexes()
+    return service
+
+
+def published(accounting: Accounting, topic: str) -> list[dict[str, Any]]:
+    publisher = accounting.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    return publisher.events(topic)
+
+
+async def earn(accounting: Accounting, competence: str, tenant: str = TENANT) -> None:
+    """Three approvals of 30 hours: the competence's default threshold."""
+    for n in range(3):
+        await post(
+            accounting, reviewed(f"{tenant}-{competence}-{n}", tenant=tenant, competence=competence)
+        )
+
+
+@pytest.mark.integration
+async def test_a_partner_competence_counts_and_the_awarding_institution_signs(
+    accounting: Accounting,
+) -> None:
+    pathway = definition([(TENANT, "c-1"), (PARTNER, "c-9")], partners=(PARTNER,))
+    await accounting.define_pathway(TENANT, "p-1", pathway)
+
+    await earn(accounting, "c-1")
+    assert published(accounting, topics.PATHWAY_AWARDED) == []
+    await earn(accounting, "c-9", tenant=PARTNER)
+    await post(accounting, reviewed(f"{PARTNER}-c-9-2", tenant=PARTNER, competence="c-9"))
+
+    [awarded] = published(accounting, topics.PATHWAY_AWARDED)
+    assert awarded["tenant"] == TENANT
+    data = awarded["data"]
+    assert data["institution"]["id"] == TENANT
+    assert data["pathway"]["title"] == "Digital citizen"
+    assert data["pathway"]["required"] == 2
+    assert {(s["institution"]["id"], s["competence"]["id"]) for s in data["stacked"]} == {
+        (TENANT, "c-1"),
+        (PARTNER, "c-9"),
+    }
+    competence_awards = {
+        a["data"]["competence"]["id"]: a["data"]["award_id"]
+        for a in published(accounting, topics.COMPETENCE_AWARDED)
+    }
+    assert {s["award_id"] for s in data["stacked"]} == set(competence_awards.values())
+    assert (data["hours"], data["ects"]) == ("180", "6.00")
+
+    progress = await ReadSide(accounting).progress(TENANT, "l-1")
+    [shown] = progress["pathways"]
+    assert (shown["status"], shown["completed"], shown["required"]) == ("awarded", 2, 2)
+    assert [c["title"] for c in shown["components"]] == ["Competence c-1", "Competence c-9"]
+
+
+@pytest.mark.integration
+async def test_n_of_pathway_is_revoked_when_a_stacked_award_is(accounting: Accounting) -> None:
+    pathway = definition([(TENANT, "c-1"), (TENANT, "c-2"), (TENANT, "c-3")], "n_of", 2)
+    await accounting.define_pathway(TENANT, "p-1", pathway)
+    await earn(accounting, "c-1")
+    await earn(accounting, "c-2")
+    assert len(published(accounting, topics.PATHWAY_AWARDED)) == 1
+
+    await accounting.on_evidence_reviewed(
+        reviewed(f"{TENANT}-c-2-0", decision="reversed", competence="c-2")
+    )
+
+    revoked = {
+        e["data"]["award_kind"]: e["data"] for e in published(accounting, topics.AWARD_REVOKED)
+    }
+    assert set(revoked) == {"competence", "pathway"}
+    assert revoked["pathway"]["achievement_id"] == "p-1"
+    assert (
+        "lost 'Competence c-2': 1 of the 2 required credentials remain"
+        in (revoked["pathway"]["reason"])
+    )
+    await earn(accounting, "c-3")  # another component completes it again: a new award
+    assert len(published(accounting, topics.PATHWAY_AWARDED)) == 2
+
+
+@pytest.mark.integration
+async def test_defining_a_pathway_awards_learners_who_already_complete_it(
+    accounting: Accounting,
+) -> None:
+    await earn(accounting, "c-1")
+    await accounting.define_pathway(TENANT, "p-1", definition([(TENANT, "c-1")]))
+    [awarded] = published(accounting, topics.PATHWAY_AWARDED)
+    assert awarded["data"]["learner_id"] == "l-1"
+
+    # Redefined to need more: the credential already awarded is not taken back.
+    await accounting.define_pathway(TENANT, "p-1", definition([(TENANT, "c-1"), (TENANT, "c-2")]))
+    await accounting.define_pathway(TENANT, "p-1", definition([(TENANT, "c-1")]))
+    await post(accounting, reviewed("extra"))
+    assert published(accounting, topics.AWARD_REVOKED) == []
+    assert len(published(accounting, topics.PATHWAY_AWARDED)) == 1
+
+
+@pytest.mark.unit
+def test_a_definition_must_be_coherent() -> None:
+    with pytest.raises(ValidationError, match="appears twice"):
+        definition([(TENANT, "c-1"), (TENANT, "c-1")])
+    with pytest.raises(ValidationError, match="says how many"):
+        definition([(TENANT, "c-1")], "n_of")
+    with pytest.raises(ValidationError, match="exceeds"):
+        definition([(TENANT, "c-1")], "n_of", 2)
+    with pytest.raises(ValidationError, match="requires every component"):
+        definition([(TENANT, "c-1"), (TENANT, "c-2")], "all_of", 1)
+
+    foreign = definition([(TENANT, "c-1"), ("inst-z", "c-1")], partners=(PARTNER,))
+    assert foreign.check_for(TENANT) == [
+        "component inst-z/c-1: inst-z is not this institution or one of its named partners"
+    ]
+    assert "awarding_institution.id must be the institution defining it" in foreign.check_for(
+        PARTNER
+    )
+    assert (
+        definition([(TENANT, "c-1"), (PARTNER, "c-2")], partners=(PARTNER,)).check_for(TENANT) == []
+    )
