@@ -23,7 +23,7 @@ help:
 	@echo "make lint    ruff and mypy"
 	@echo "make demo    walk one learner through the running platform (writes demo-output/)"
 	@echo "make down    stop everything 'make up' started in the background"
-	@echo "make bench   benchmarks (bench/README.md): intake's memory during a 50 MiB upload"
+	@echo "make bench   benchmarks (bench/README.md): intake's memory during a 50 MiB upload, a 10,000-decision ledger run"
 
 $(UV):
 	@python3 -m venv $(BOOTSTRAP)
@@ -66,6 +66,7 @@ test: install chromium $(AXE_CORE)
 
 bench: install
 	@$(VENV)/bin/python bench/upload_memory.py
+	@$(VENV)/bin/python bench/ledger_run.py
 
 lint: install
 	@$(VENV)/bin/ruff check .

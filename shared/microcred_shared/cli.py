@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -245,18 +246,23 @@ def _admin_call(
     return result
 
 
-@institution_app.command("onboard")
-def institution_onboard(
-    file: Annotated[Path, typer.Argument(help="JSON: the institution and its catalogue.")],
-    admin_email: AdminEmail = "admin@microcred.localhost",
-    admin_password: AdminPassword = "",
-    intake_url: IntakeUrl = None,
-    review_url: ReviewUrl = None,
-) -> None:
-    """Onboard an institution from a JSON file (see docs/institution.example.json).
+AccountingUrl = Annotated[
+    str | None, typer.Option(help="Accounting's URL; default: the embedded platform's.")
+]
 
-    Its ``review`` section, if any, sets how it reviews evidence (at review).
-    """
+#: The institution's fields that name it on a credential (as intake's ``InstitutionRef``).
+AWARDING_FIELDS = (
+    "id",
+    "name",
+    "country",
+    "awarding_body_name",
+    "awarding_body_country",
+    "quality_assurance",
+    "url",
+)
+
+
+def _read_json_object(file: Path) -> dict[str, Any]:
     import json  # noqa: PLC0415
 
     try:
@@ -267,7 +273,66 @@ def institution_onboard(
     if not isinstance(body, dict):
         typer.echo(f"{file}: expected a JSON object", err=True)
         raise typer.Exit(2)
+    return body
+
+
+def _pathway_body(institution: dict[str, Any], pathway_id: str, pathway: object) -> object:
+    """A pathway as accounting takes it, awarded by ``institution``.
+
+    The institution's own components must be in its catalogue; a partner's are the partner's.
+    """
+    if not isinstance(pathway, dict):
+        typer.echo(f"pathway {pathway_id}: expected a JSON object", err=True)
+        raise typer.Exit(2)
+    own = {c["id"] for c in institution.get("competences", [])}
+    unknown = [
+        c.get("competence_id")
+        for c in pathway.get("components", [])
+        if isinstance(c, dict)
+        and c.get("institution_id") == institution["id"]
+        and c.get("competence_id") not in own
+    ]
+    if unknown:
+        missing = ", ".join(map(str, unknown))
+        typer.echo(
+            f"pathway {pathway_id}: not in {institution['id']}'s catalogue: {missing}", err=True
+        )
+        raise typer.Exit(2)
+    awarding = {k: institution[k] for k in AWARDING_FIELDS if institution.get(k) is not None}
+    return {"awarding_institution": awarding, **pathway}
+
+
+def _define_pathways(
+    institution: dict[str, Any],
+    pathways: object,
+    call: Callable[[str, str, object], dict[str, object]],
+) -> None:
+    if not isinstance(pathways, dict):
+        typer.echo("pathways: expected an object of pathway id to pathway", err=True)
+        raise typer.Exit(2)
+    for pathway_id, pathway in pathways.items():
+        body = _pathway_body(institution, pathway_id, pathway)
+        defined = call("PUT", f"/institutions/{institution['id']}/pathways/{pathway_id}", body)
+        typer.echo(f"pathway {pathway_id} defined ({defined['rule']}, {defined['title']})")
+
+
+@institution_app.command("onboard")
+def institution_onboard(
+    file: Annotated[Path, typer.Argument(help="JSON: the institution and its catalogue.")],
+    admin_email: AdminEmail = "admin@microcred.localhost",
+    admin_password: AdminPassword = "",
+    intake_url: IntakeUrl = None,
+    review_url: ReviewUrl = None,
+    accounting_url: AccountingUrl = None,
+) -> None:
+    """Onboard an institution from a JSON file (see docs/institution.example.json).
+
+    Its ``review`` section, if any, sets how it reviews evidence (at review); its ``pathways``
+    section defines its pathways (at accounting).
+    """
+    body = _read_json_object(file)
     review = body.pop("review", None)
+    pathways = body.pop("pathways", None)
     created = _admin_call(intake_url, admin_email, admin_password, "POST", "/institutions", body)
     competences = created.get("competences", [])
     count = len(competences) if isinstance(competences, list) else 0
@@ -283,6 +348,52 @@ def institution_onboard(
             service_url=review_url or _config().service_url("review"),
         )
         typer.echo(f"review mode {settings['mode']}")
+    if pathways is not None:
+        _define_pathways(
+            created,
+            pathways,
+            lambda method, path, payload: _admin_call(
+                intake_url,
+                admin_email,
+                admin_password,
+                method,
+                path,
+                payload,
+                service_url=accounting_url or _config().service_url("accounting"),
+            ),
+        )
+
+
+@institution_app.command("pathway")
+def institution_pathway(
+    institution_id: str,
+    file: Annotated[Path, typer.Argument(help="JSON: an object of pathway id to pathway.")],
+    admin_email: AdminEmail = "admin@microcred.localhost",
+    admin_password: AdminPassword = "",
+    intake_url: IntakeUrl = None,
+    accounting_url: AccountingUrl = None,
+) -> None:
+    """Define (or redefine) an institution's pathways, as the onboarding file's section does."""
+    import httpx  # noqa: PLC0415
+
+    base = intake_url or _config().service_url("intake")
+    found = httpx.get(f"{base}/institutions/{institution_id}", timeout=30)
+    if found.is_error:
+        typer.echo(f"no institution {institution_id} at {base}", err=True)
+        raise typer.Exit(1)
+    _define_pathways(
+        found.json(),
+        _read_json_object(file),
+        lambda method, path, payload: _admin_call(
+            intake_url,
+            admin_email,
+            admin_password,
+            method,
+            path,
+            payload,
+            service_url=accounting_url or _config().service_url("accounting"),
+        ),
+    )
 
 
 @institution_app.command("import-catalogue")

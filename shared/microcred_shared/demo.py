@@ -283,6 +283,31 @@ class PlatformClient:
             )
         )
 
+    async def define_pathway(
+        self, institution_id: str, pathway_id: str, pathway: Mapping[str, Any]
+    ) -> Any:
+        """Define a pathway at accounting (as the platform administrator)."""
+        admin = await self.login(*self._admin)
+        return await self._json(
+            await self.http.put(
+                f"{self.urls['accounting']}/institutions/{institution_id}/pathways/{pathway_id}",
+                json=pathway,
+                headers=admin.auth,
+            )
+        )
+
+    async def reverse(
+        self, institution_id: str, evidence_id: str, admin: Account, reason: str
+    ) -> Any:
+        """Reverse an approval (an institution administrator finds misconduct)."""
+        return await self._json(
+            await self.http.post(
+                f"{self.urls['review']}/institutions/{institution_id}/queue/{evidence_id}/reversal",
+                json={"reason": reason},
+                headers=admin.auth,
+            )
+        )
+
     async def progress(self, institution_id: str, learner: Account) -> Any:
         return await self._json(
             await self.http.get(
@@ -362,8 +387,8 @@ async def run_demo(
         echo("4. an evaluator approved all three (90 h = 3 ECTS)")
 
         async def awarded() -> Any:
-            rows = await platform.progress(institution_id, learner)
-            return rows if any(r["awarded"] for r in rows) else None
+            rows = (await platform.progress(institution_id, learner))["competences"]
+            return rows if any(r["status"] == "awarded" for r in rows) else None
 
         rows = await wait_for("the award", awarded, timeout)
         echo(f"5. accounting awarded the competence: {rows[0]['hours']} h approved")

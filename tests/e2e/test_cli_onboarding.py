@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from microcred_shared.demo import DEVELOPMENT_ADMIN
 from microcred_shared.testing.plugin import Platform
 
 pytestmark = pytest.mark.e2e
@@ -34,11 +35,22 @@ def microcred(platform: Platform, *args: str, password: str) -> subprocess.Compl
     )
 
 
+def admin_auth(platform: Platform) -> dict[str, str]:
+    email, password = DEVELOPMENT_ADMIN
+    token = httpx.post(
+        f"{platform.urls['intake']}/auth/token", json={"email": email, "password": password}
+    )
+    return {"Authorization": f"Bearer {token.raise_for_status().json()['access_token']}"}
+
+
 def test_onboarding_and_catalogue_import_from_the_command_line(
     platform: Platform, tmp_path: Path
 ) -> None:
     institution = json.loads((ROOT / "docs" / "institution.example.json").read_text())
     institution["id"] = f"cli-{uuid.uuid4().hex[:8]}"
+    for component in institution["pathways"]["digital-communicator"]["components"]:
+        if component["institution_id"] == "example-university":
+            component["institution_id"] = institution["id"]
     file = tmp_path / "institution.json"
     file.write_text(json.dumps(institution))
 
@@ -51,6 +63,16 @@ def test_onboarding_and_catalogue_import_from_the_command_line(
     )
     assert onboarded.returncode == 0, onboarded.stderr
     assert f"onboarded {institution['id']}" in onboarded.stdout
+    assert "pathway digital-communicator defined (all_of, Digital communicator)" in (
+        onboarded.stdout
+    )
+    defined = httpx.get(
+        f"{platform.urls['accounting']}/institutions/{institution['id']}/pathways/"
+        "digital-communicator",
+        headers=admin_auth(platform),
+    ).json()
+    assert defined["awarding_institution"]["name"] == institution["name"]
+    assert defined["partners"] == ["partner-college"]
 
     imported = microcred(
         platform,

@@ -120,8 +120,8 @@ async def test_a_second_evaluator_confirms_large_approvals(platform: Platform) -
         confirmed = await http.post(f"{item}/decision", json=approve, headers=second.auth)
 
         async def hours_counted() -> object:
-            progress = await client.progress(a, learner)
-            return progress if progress and progress[0]["hours"] == "30" else None
+            rows = (await client.progress(a, learner))["competences"]
+            return rows if rows and rows[0]["hours"] == "30" else None
 
         await wait_for("the approved hours on the ledger", hours_counted, timeout=60)
 

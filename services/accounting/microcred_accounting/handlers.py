@@ -59,9 +59,9 @@ SOURCE = "/microcred/accounting"
 #: (two consumers of one learner overlap only while a consumer group rebalances).
 RECONCILE_ROUNDS = 5
 
-#: Evidence states that still wait for a final decision (``changes_requested`` waits for the
-#: learner's new version).
-OPEN_EVIDENCE = ("pending", "changes_requested")
+#: Evidence states that wait for an evaluator. Evidence sent back for changes waits for the
+#: learner instead, whose new version is filed as new evidence.
+OPEN_EVIDENCE = ("pending",)
 
 
 class AccountingPublisher(RawEventPublisher, DeadLetterPublisher, Protocol):
@@ -151,7 +151,7 @@ class Accounting:
     async def on_evidence_submitted(self, envelope: Envelope[EvidenceSubmittedV1]) -> None:
         """Remember whose evidence it is and what it claims; a redelivery changes nothing."""
         evidence = envelope.data
-        with contextlib.suppress(DuplicateKeyError):  # a redelivery, or a resubmission
+        with contextlib.suppress(DuplicateKeyError):  # a redelivery
             await self.evidence.insert_one(
                 {
                     "_id": evidence.evidence_id,
@@ -164,10 +164,6 @@ class Accounting:
                     "filed_at": evidence.submitted_at,
                 }
             )
-        await self.evidence.update_one(
-            {"_id": evidence.evidence_id, "status": "changes_requested"},
-            {"$set": {"status": "pending"}},
-        )
         await self._apply_parked(evidence.evidence_id)
 
     async def on_evidence_withdrawn(self, envelope: Envelope[EvidenceWithdrawnV1]) -> None:
