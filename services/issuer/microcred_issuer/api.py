@@ -1,26 +1,21 @@
-"""The issuer's HTTP API: DID documents and key sets, credentials, verification."""
+"""The issuer's HTTP API: DID documents and key sets, credentials, their status, verification."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from microcred_issuer.credential import did_document, public_jwk
-from microcred_issuer.handlers import Issuer
+from microcred_issuer.handlers import Issuer, Status
 from microcred_shared.contracts.envelope import Identifier
-from microcred_shared.http import ProblemError
+from microcred_shared.http import ProblemError, from_app_state
 
-
-def _issuer(request: Request) -> Issuer:
-    issuer: Issuer = request.app.state.issuer
-    return issuer
-
-
-IssuerDep = Annotated[Issuer, Depends(_issuer)]
+IssuerDep = Annotated[Issuer, Depends(from_app_state("issuer"))]
 
 router = APIRouter()
 
@@ -29,6 +24,15 @@ class VerifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     credential_jwt: str = Field(min_length=1, max_length=200_000)
+
+
+class StatusResponse(BaseModel):
+    """A credential's status: public, so it names nothing of the learner."""
+
+    credential_id: str
+    status: Status
+    reason: str | None = Field(default=None, description="Why it was revoked.")
+    revoked_at: datetime | None = None
 
 
 @router.get("/institutions/{institution_id}/did.json", tags=["identity"])
@@ -62,7 +66,25 @@ async def show_credential(credential_id: str, issuer: IssuerDep) -> dict[str, An
     }
 
 
+@router.get("/credentials/{credential_id}/status", tags=["credentials"])
+async def credential_status(credential_id: str, issuer: IssuerDep) -> StatusResponse:
+    """Whether a credential stands or was revoked, with the reason and the time of revocation."""
+    status = await issuer.status(credential_id)
+    if status is None:
+        raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown credential", credential_id)
+    return StatusResponse(
+        credential_id=credential_id,
+        status=status.status,
+        reason=status.reason,
+        revoked_at=status.revoked_at,
+    )
+
+
 @router.post("/credentials/verify", tags=["credentials"])
 async def verify(body: VerifyRequest, issuer: IssuerDep) -> dict[str, Any]:
-    """Verify a VC-JWT: signature, and that its issuer is the key's controller."""
+    """Verify a VC-JWT: signature, issuer (the key's controller), and revocation status.
+
+    ``checks.status`` is ``active`` or ``revoked``; a revoked credential is not verified, and
+    ``revocation`` gives the reason and the time.
+    """
     return await issuer.verify(body.credential_jwt)

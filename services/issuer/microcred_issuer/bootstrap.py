@@ -7,7 +7,13 @@ from fastapi import FastAPI
 from microcred_issuer.api import router
 from microcred_issuer.handlers import Issuer
 from microcred_issuer.settings import IssuerSettings
-from microcred_shared.contracts.events import CompetenceAwardedV1, CredentialIssuedV1
+from microcred_shared.contracts.events import (
+    AwardRevokedV1,
+    CompetenceAwardedV1,
+    CredentialIssuedV1,
+    CredentialRevokedV1,
+    PathwayAwardedV1,
+)
 from microcred_shared.crypto import MasterKeyCipher
 from microcred_shared.service import wire
 from microcred_shared.settings import ServiceSettings
@@ -17,8 +23,11 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings if isinstance(settings, IssuerSettings) else IssuerSettings()
     wiring = wire(
         settings,
-        publishes=[CredentialIssuedV1],
-        description="Competence-awarded in; credential-issued out.",
+        publishes=[CredentialIssuedV1, CredentialRevokedV1],
+        description=(
+            "Competence-awarded, pathway-awarded and award-revoked in; credential-issued and "
+            "credential-revoked out."
+        ),
     )
     issuer = Issuer(
         wiring.database,
@@ -27,9 +36,14 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
         settings.public_url,
     )
     wiring.subscribe(CompetenceAwardedV1, issuer.on_competence_awarded)
+    wiring.subscribe(PathwayAwardedV1, issuer.on_pathway_awarded)
+    wiring.subscribe(AwardRevokedV1, issuer.on_award_revoked)
     app = wiring.app(
         title="microcred issuer",
-        description="Institutions' keys and DIDs; signed Open Badges 3.0 credentials.",
+        description=(
+            "Institutions' keys and DIDs; signed Open Badges 3.0 credentials (competences' "
+            "and pathways'), their revocation and verification."
+        ),
         outbox=[issuer.credentials],
         routers=[router],
         on_start=(issuer.ensure_indexes,),

@@ -6,6 +6,9 @@ Every element the EU's common definition asks of a micro-credential has a place:
 and assessment (``achievement``), workload (``creditsAvailable``/``creditsEarned`` in ECTS), the
 EQF/NQF level and ISCED-F field (``alignment``, ``fieldOfStudy``), quality assurance, form of
 participation and access requirements, and the evidence that counted.
+
+A pathway's credential (the larger one that stacks micro-credentials) has the same elements, with
+the pathway as its achievement and the stacked credentials, partners' included, as its evidence.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -24,7 +28,13 @@ from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import OKPKey
 
 from microcred_issuer.keys import SigningKey
-from microcred_shared.contracts.events import CompetenceAwardedV1
+from microcred_shared.contracts.envelope import deterministic_event_id
+from microcred_shared.contracts.events import (
+    CompetenceAwardedV1,
+    InstitutionRef,
+    LearnerProfile,
+    PathwayAwardedV1,
+)
 
 # RFC 9864 deprecates "EdDSA" in favour of "Ed25519", but the verifiers in use today (VC-JOSE-COSE
 # implementations, did-jwt-vc, jose) expect "EdDSA"; it stays until they follow.
@@ -35,6 +45,19 @@ OB_V3_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
 MULTIKEY_CONTEXT = "https://w3id.org/security/multikey/v1"
 DID_V1_CONTEXT = "https://www.w3.org/ns/did/v1"
 VC_JWT_TYPE = "vc+jwt"
+
+#: ``achievementType`` of a competence's credential, and of a pathway's: the larger credential
+#: that stacks micro-credentials is a certificate of the whole programme (OBv3's vocabulary).
+#: Consumers tell the two apart by it.
+COMPETENCE_ACHIEVEMENT_TYPE = "MicroCredential"
+PATHWAY_ACHIEVEMENT_TYPE = "Certificate"
+#: ``genre`` of the evidence entries that name the credentials a pathway credential stacks.
+STACKED_CREDENTIAL_GENRE = "Stacked micro-credential"
+
+
+def credential_id_for(award_id: str) -> str:
+    """The id of an award's credential: fixed by the award, so anyone can name it in advance."""
+    return "urn:uuid:" + deterministic_event_id("credential", award_id)
 
 
 def institution_did(public_url: str, institution_id: str) -> str:
@@ -79,92 +102,88 @@ def _hashed_email(email: str, salt: str) -> str:
     return "sha256$" + hashlib.sha256((email.strip().lower() + salt).encode()).hexdigest()
 
 
-def build_credential(
-    award: CompetenceAwardedV1, credential_id: str, issuer_did: str, issued_at: datetime
-) -> dict[str, Any]:
-    """Return the unsigned ``OpenBadgeCredential`` of ``award``."""
-    institution = award.institution
-    competence = award.competence
-    ects = str(award.ects)
+def _alignment(
+    *,
+    title: str,
+    eqf_level: int | None,
+    nqf_level: str | None,
+    country: str,
+    alignment_url: str | None = None,
+) -> list[dict[str, Any]]:
+    """The EQF and NQF levels (and a framework reference) as OBv3 alignments."""
     alignment: list[dict[str, Any]] = []
-    if competence.eqf_level is not None:
+    if eqf_level is not None:
         alignment.append(
             {
                 "type": ["Alignment"],
-                "targetName": f"EQF level {competence.eqf_level}",
+                "targetName": f"EQF level {eqf_level}",
                 "targetFramework": "European Qualifications Framework",
-                "targetCode": str(competence.eqf_level),
+                "targetCode": str(eqf_level),
                 "targetType": "ext:EQFLevel",
                 "targetUrl": "https://europa.eu/europass/en/description-eight-eqf-levels",
             }
         )
-    if competence.nqf_level:
+    if nqf_level:
         alignment.append(
             {
                 "type": ["Alignment"],
-                "targetName": f"NQF level {competence.nqf_level}",
-                "targetFramework": f"National Qualifications Framework ({institution.country})",
-                "targetCode": competence.nqf_level,
+                "targetName": f"NQF level {nqf_level}",
+                "targetFramework": f"National Qualifications Framework ({country})",
+                "targetCode": nqf_level,
                 "targetType": "ext:NQFLevel",
                 "targetUrl": "https://europa.eu/europass/en/compare-qualifications",
             }
         )
-    if competence.alignment_url:
+    if alignment_url:
         alignment.append(
             {
                 "type": ["Alignment"],
-                "targetName": competence.title,
-                "targetUrl": competence.alignment_url,
+                "targetName": title,
+                "targetUrl": alignment_url,
                 "targetType": "ext:Competence",
             }
         )
-    narrative = "\n\n".join(
-        f"**{label}:** {text}"
-        for label, text in (
-            ("Assessment method", competence.assessment_method),
-            ("Form of participation", competence.form_of_participation),
-            ("Access requirements", competence.access_requirements),
-            ("Quality assurance", institution.quality_assurance),
-            ("Workload", f"{ects} ECTS ({award.hours} hours of learning)"),
-        )
-        if text
-    )
-    achievement: dict[str, Any] = {
-        "id": f"{issuer_did.replace('did:web:', 'urn:microcred:')}:competences:{competence.id}",
-        "type": ["Achievement"],
-        "achievementType": "MicroCredential",
-        "name": competence.title,
-        "description": competence.description or competence.title,
-        "criteria": {"narrative": narrative or competence.title},
-        "creditsAvailable": float(competence.ects_required),
-        "humanCode": competence.id,
+    return alignment
+
+
+def _narrative(parts: Iterable[tuple[str, str]]) -> str:
+    """The labelled paragraphs of a criteria narrative (Markdown), leaving out empty ones."""
+    return "\n\n".join(f"**{label}:** {text}" for label, text in parts if text)
+
+
+def _learning_outcomes(kind: str, achievement_id: str, outcomes: Sequence[str]) -> dict[str, Any]:
+    """Learning outcomes as ``resultDescription`` entries (nothing when there are none)."""
+    if not outcomes:
+        return {}
+    return {
         "resultDescription": [
             {
-                "id": f"urn:microcred:outcome:{competence.id}:{index}",
+                "id": f"urn:microcred:{kind}:{achievement_id}:{index}",
                 "type": ["ResultDescription"],
                 "name": outcome,
                 "resultType": "ext:LearningOutcome",
             }
-            for index, outcome in enumerate(competence.learning_outcomes, start=1)
-        ],
+            for index, outcome in enumerate(outcomes, start=1)
+        ]
     }
-    if competence.isced_f_code:
-        achievement["fieldOfStudy"] = f"ISCED-F {competence.isced_f_code}"
-    if alignment:
-        achievement["alignment"] = alignment
-    if not achievement["resultDescription"]:
-        del achievement["resultDescription"]
 
-    issuer: dict[str, Any] = {
-        "id": issuer_did,
+
+def _achievement_uri(issuer_did: str, collection: str, achievement_id: str) -> str:
+    return f"{issuer_did.replace('did:web:', 'urn:microcred:')}:{collection}:{achievement_id}"
+
+
+def _profile(institution: InstitutionRef, did: str) -> dict[str, Any]:
+    """An institution as an OBv3 ``Profile``: provider, country, and awarding body if another."""
+    profile: dict[str, Any] = {
+        "id": did,
         "type": ["Profile"],
         "name": institution.name,
         "address": {"type": ["Address"], "addressCountryCode": institution.country},
     }
     if institution.url:
-        issuer["url"] = institution.url
+        profile["url"] = institution.url
     if institution.awarding_body_name:
-        issuer["parentOrg"] = {
+        profile["parentOrg"] = {
             "id": f"urn:microcred:awarding-body:{institution.id}",
             "type": ["Profile"],
             "name": institution.awarding_body_name,
@@ -173,32 +192,82 @@ def build_credential(
                 "addressCountryCode": institution.awarding_body_country or institution.country,
             },
         }
+    return profile
 
+
+def _identifiers(learner: LearnerProfile, credential_id: str) -> list[dict[str, Any]]:
+    """The learner: the e-mail only salted and hashed, the name as it appears on the credential."""
     salt = hashlib.sha256(f"{credential_id}/salt".encode()).hexdigest()[:16]
+    return [
+        {
+            "type": "IdentityObject",
+            "identityType": "emailAddress",
+            "hashed": True,
+            "salt": salt,
+            "identityHash": _hashed_email(learner.email, salt),
+        },
+        {
+            "type": "IdentityObject",
+            "identityType": "name",
+            "hashed": False,
+            "identityHash": learner.name,
+        },
+    ]
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_credential(
+    award: CompetenceAwardedV1, credential_id: str, issuer_did: str, issued_at: datetime
+) -> dict[str, Any]:
+    """Return the unsigned ``OpenBadgeCredential`` of ``award``."""
+    institution = award.institution
+    competence = award.competence
+    ects = str(award.ects)
+    alignment = _alignment(
+        title=competence.title,
+        eqf_level=competence.eqf_level,
+        nqf_level=competence.nqf_level,
+        country=institution.country,
+        alignment_url=competence.alignment_url,
+    )
+    narrative = _narrative(
+        (
+            ("Assessment method", competence.assessment_method),
+            ("Form of participation", competence.form_of_participation),
+            ("Access requirements", competence.access_requirements),
+            ("Quality assurance", institution.quality_assurance),
+            ("Workload", f"{ects} ECTS ({award.hours} hours of learning)"),
+        )
+    )
+    achievement: dict[str, Any] = {
+        "id": _achievement_uri(issuer_did, "competences", competence.id),
+        "type": ["Achievement"],
+        "achievementType": COMPETENCE_ACHIEVEMENT_TYPE,
+        "name": competence.title,
+        "description": competence.description or competence.title,
+        "criteria": {"narrative": narrative or competence.title},
+        "creditsAvailable": float(competence.ects_required),
+        "humanCode": competence.id,
+        **_learning_outcomes("outcome", competence.id, competence.learning_outcomes),
+    }
+    if competence.isced_f_code:
+        achievement["fieldOfStudy"] = f"ISCED-F {competence.isced_f_code}"
+    if alignment:
+        achievement["alignment"] = alignment
+
     return {
         "@context": [VC_V2_CONTEXT, OB_V3_CONTEXT],
         "id": credential_id,
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": competence.title,
-        "issuer": issuer,
-        "validFrom": issued_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "issuer": _profile(institution, issuer_did),
+        "validFrom": _timestamp(issued_at),
         "credentialSubject": {
             "type": ["AchievementSubject"],
-            "identifier": [
-                {
-                    "type": "IdentityObject",
-                    "identityType": "emailAddress",
-                    "hashed": True,
-                    "salt": salt,
-                    "identityHash": _hashed_email(award.learner.email, salt),
-                },
-                {
-                    "type": "IdentityObject",
-                    "identityType": "name",
-                    "hashed": False,
-                    "identityHash": award.learner.name,
-                },
-            ],
+            "identifier": _identifiers(award.learner, credential_id),
             "achievement": achievement,
             "creditsEarned": float(award.ects),
             "activityStartDate": f"{award.learning_started.isoformat()}T00:00:00Z",
@@ -214,6 +283,109 @@ def build_credential(
                 "audience": e.provider,
             }
             for e in award.evidence
+        ],
+    }
+
+
+def build_pathway_credential(
+    award: PathwayAwardedV1,
+    credential_id: str,
+    issuer_did: str,
+    issued_at: datetime,
+    *,
+    did_of: Callable[[str], str],
+) -> dict[str, Any]:
+    """Return the unsigned ``OpenBadgeCredential`` of a completed pathway.
+
+    The pathway is the achievement (achievementType ``Certificate``, ``humanCode`` its id, its
+    id under ``...:pathways:``); ``did_of`` names the ``did:web`` of an institution, the
+    partners whose credentials it stacks included.
+    """
+    institution = award.institution
+    pathway = award.pathway
+    ects = str(award.ects)
+    if pathway.rule == "all_of":
+        completion = f"all {len(pathway.components)} micro-credentials of the pathway"
+    else:
+        completion = (
+            f"at least {pathway.required} of the {len(pathway.components)} micro-credentials "
+            "of the pathway"
+        )
+    stacked_list = "\n".join(
+        f"- {s.competence.title} ({s.institution.name}, {s.ects} ECTS)" for s in award.stacked
+    )
+    narrative = _narrative(
+        (
+            ("Completion", f"Awarded for {completion}. Stacked here:\n\n{stacked_list}"),
+            ("Assessment method", pathway.assessment_method),
+            ("Form of participation", pathway.form_of_participation),
+            ("Access requirements", pathway.access_requirements),
+            ("Quality assurance", institution.quality_assurance),
+            ("Workload", f"{ects} ECTS ({award.hours} hours of learning)"),
+        )
+    )
+    achievement: dict[str, Any] = {
+        "id": _achievement_uri(issuer_did, "pathways", pathway.id),
+        "type": ["Achievement"],
+        "achievementType": PATHWAY_ACHIEVEMENT_TYPE,
+        "name": pathway.title,
+        "description": pathway.description or pathway.title,
+        "criteria": {"narrative": narrative},
+        # A pathway may be completed by "n of" its components, so its definition fixes no total:
+        # the credential states the workload this learner's stack amounts to.
+        "creditsAvailable": float(award.ects),
+        "humanCode": pathway.id,
+        **_learning_outcomes("pathway-outcome", pathway.id, pathway.learning_outcomes),
+    }
+    if pathway.isced_f_code:
+        achievement["fieldOfStudy"] = f"ISCED-F {pathway.isced_f_code}"
+    alignment = _alignment(
+        title=pathway.title,
+        eqf_level=pathway.eqf_level,
+        nqf_level=pathway.nqf_level,
+        country=institution.country,
+    )
+    if alignment:
+        achievement["alignment"] = alignment
+
+    return {
+        "@context": [VC_V2_CONTEXT, OB_V3_CONTEXT],
+        "id": credential_id,
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": pathway.title,
+        "issuer": _profile(institution, issuer_did),
+        "validFrom": _timestamp(issued_at),
+        "credentialSubject": {
+            "type": ["AchievementSubject"],
+            "identifier": _identifiers(award.learner, credential_id),
+            "achievement": achievement,
+            "creditsEarned": float(award.ects),
+        },
+        # The stacked credentials are what this learner earned the pathway with, so they are
+        # the credential's evidence: OBv3 puts learner-specific proof of achievement there,
+        # while the Achievement stays the same for every learner. (``achievement.related`` is
+        # for other editions of the *same* achievement, so it would say the wrong thing.) Each
+        # entry's ``id`` is the stacked credential's id; its signer, a partner institution's
+        # DID included, is named in ``narrative``. Only terms the OBv3 context defines for
+        # Evidence are used: JSON-LD processing drops any other (an ``issuer`` object there
+        # would vanish from a Data Integrity proof's signed statements).
+        "evidence": [
+            {
+                "id": credential_id_for(s.award_id),
+                "type": ["Evidence"],
+                "name": s.competence.title,
+                "description": (
+                    f"Micro-credential of {s.ects} ECTS ({s.hours} hours) awarded by "
+                    f"{s.institution.name} on {s.awarded_at.date().isoformat()}"
+                ),
+                "narrative": (
+                    f"Credential `{credential_id_for(s.award_id)}`, issued by "
+                    f"{s.institution.name} ({s.institution.country}), "
+                    f"`{did_of(s.institution.id)}`."
+                ),
+                "genre": STACKED_CREDENTIAL_GENRE,
+            }
+            for s in award.stacked
         ],
     }
 

@@ -1,10 +1,11 @@
-"""The issuer's use cases: sign one credential per award, and verify credentials."""
+"""The issuer's use cases: sign one credential per award, revoke it, and verify credentials."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, Literal
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -12,6 +13,8 @@ from pymongo.errors import DuplicateKeyError
 from microcred_issuer.credential import (
     VerificationError,
     build_credential,
+    build_pathway_credential,
+    credential_id_for,
     institution_did,
     sign_jwt,
     verification_method_id,
@@ -20,20 +23,52 @@ from microcred_issuer.credential import (
 from microcred_issuer.keys import KeyStore, public_key_from_multibase
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.envelope import deterministic_event_id
-from microcred_shared.contracts.events import CompetenceAwardedV1, CredentialIssuedV1
+from microcred_shared.contracts.events import (
+    AwardRevokedV1,
+    CompetenceAwardedV1,
+    CredentialIssuedV1,
+    CredentialRevokedV1,
+    InstitutionRef,
+    LearnerProfile,
+    PathwayAwardedV1,
+)
 from microcred_shared.crypto import KeyCipher
-from microcred_shared.kafka import RawEventPublisher
+from microcred_shared.kafka import RawEventPublisher, RefusedEventError
 from microcred_shared.logging import get_logger
 from microcred_shared.mongo import Document
-from microcred_shared.outbox import ensure_outbox_index, flush, outbox_fields
+from microcred_shared.outbox import append_to_outbox, ensure_outbox_index, flush, outbox_fields
+
+__all__ = ["Issuer", "credential_id_for"]
 
 log = get_logger(__name__)
 
 SOURCE = "/microcred/issuer"
 
+#: A credential's status. Documents stored before revocation existed have none: active.
+Status = Literal["active", "revoked"]
+ACTIVE: Final = "active"
+REVOKED: Final = "revoked"
 
-def credential_id_for(award_id: str) -> str:
-    return "urn:uuid:" + deterministic_event_id("credential", award_id)
+#: Rounds of revoking before the record is left to be retried (two settle every interleaving).
+REVOCATION_ROUNDS = 3
+
+#: Builds the unsigned credential from its id and its issuance time.
+CredentialBuilder = Callable[[str, datetime], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Issuance:
+    """What signing one award's credential needs, whatever kind of award it is."""
+
+    award_id: str
+    kind: Literal["competence", "pathway"]
+    learner_id: str
+    learner: LearnerProfile
+    institution: InstitutionRef
+    title: str
+    build: CredentialBuilder
+    #: Further fields of the stored document (what the award was made of).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -48,6 +83,7 @@ class Issuer:
 
     @property
     def credentials(self) -> Any:
+        """One document per award (``_id`` = award id): its credential, or its tombstone."""
         return self.database["credentials"]
 
     async def ensure_indexes(self) -> None:
@@ -57,85 +93,339 @@ class Issuer:
     def did(self, institution_id: str) -> str:
         return institution_did(self.public_url, institution_id)
 
+    # --- issuing -------------------------------------------------------------------------------
+
     async def on_competence_awarded(self, envelope: Envelope[CompetenceAwardedV1]) -> None:
         """Sign the award's credential once; a redelivery only re-publishes what is unsent."""
         award = envelope.data
-        if await self.credentials.find_one({"_id": award.award_id}, {"_id": 1}) is None:
-            key = await self.keys.active_key(envelope.tenant)
-            did = self.did(envelope.tenant)
-            kid = verification_method_id(did, key)
-            credential_id = credential_id_for(award.award_id)
-            issued_at = datetime.now(UTC).replace(microsecond=0)
-            credential = build_credential(award, credential_id, did, issued_at)
-            token = sign_jwt(credential, key, kid)
-            event = Envelope.wrap(
-                CredentialIssuedV1(
-                    credential_id=credential_id,
-                    award_id=award.award_id,
-                    learner_id=award.learner_id,
-                    learner=award.learner,
-                    institution=award.institution,
-                    achievement_title=award.competence.title,
-                    issued_at=issued_at,
-                    credential=credential,
-                    credential_jwt=token,
-                    verification_method=kid,
+        did = self.did(envelope.tenant)
+        await self._issue_once(
+            envelope,
+            Issuance(
+                award_id=award.award_id,
+                kind="competence",
+                learner_id=award.learner_id,
+                learner=award.learner,
+                institution=award.institution,
+                title=award.competence.title,
+                build=lambda credential_id, issued_at: build_credential(
+                    award, credential_id, did, issued_at
                 ),
-                source=SOURCE,
-                subject=credential_id,
-                tenant=envelope.tenant,
-                event_id=deterministic_event_id("credential-issued", award.award_id),
-                time=issued_at,
-            )
-            try:
-                await self.credentials.insert_one(
-                    {
-                        "_id": award.award_id,
-                        "credential_id": credential_id,
-                        "institution_id": envelope.tenant,
-                        "learner_id": award.learner_id,
-                        "credential": credential,
-                        "credential_jwt": token,
-                        "verification_method": kid,
-                        "issued_at": issued_at,
-                        **outbox_fields([event]),
-                    }
-                )
-                log.info("credential.issued", credential_id=credential_id)
-            except DuplicateKeyError:
-                pass
-        await flush(self.credentials, award.award_id, self.publisher)
+            ),
+        )
 
-    async def credential(self, credential_id: str) -> Document | None:
+    async def on_pathway_awarded(self, envelope: Envelope[PathwayAwardedV1]) -> None:
+        """Sign a completed pathway's credential once, as the awarding institution (the tenant)."""
+        award = envelope.data
+        did = self.did(envelope.tenant)
+        await self._issue_once(
+            envelope,
+            Issuance(
+                award_id=award.award_id,
+                kind="pathway",
+                learner_id=award.learner_id,
+                learner=award.learner,
+                institution=award.institution,
+                title=award.pathway.title,
+                build=lambda credential_id, issued_at: build_pathway_credential(
+                    award, credential_id, did, issued_at, did_of=self.did
+                ),
+                extra={
+                    "pathway_id": award.pathway.id,
+                    "stacked_award_ids": [s.award_id for s in award.stacked],
+                },
+            ),
+        )
+
+    async def _issue_once(self, envelope: Envelope[Any], issuance: Issuance) -> None:
+        """Store the signed credential with its credential-issued event, unless revoked first.
+
+        The award's document is the one place where issuing and revoking meet: whichever of the
+        two writes it first wins, atomically, so a revocation read before its award (the topics
+        are consumed apart) leaves a tombstone that this refuses to sign over.
+        """
+        award_id = issuance.award_id
+        stored = await self._stored(award_id)
+        if stored is None:
+            try:
+                await self.credentials.insert_one(await self._signed(envelope, issuance))
+                log.info(
+                    "credential.issued",
+                    credential_id=credential_id_for(award_id),
+                    kind=issuance.kind,
+                )
+            except DuplicateKeyError:
+                # A redelivery racing this one, or a revocation that just left its tombstone.
+                stored = await self._stored(award_id)
+        if stored is not None and stored.get("tombstone"):
+            if stored["institution_id"] == envelope.tenant:
+                log.info(
+                    "credential.withheld",
+                    award_id=award_id,
+                    kind=issuance.kind,
+                    reason="the award was revoked before its credential was issued",
+                )
+                return
+            # The revocation that left it named another institution: it could not be checked
+            # when it came (there was nothing to check it against), and must change nothing.
+            replaced = await self.credentials.replace_one(
+                {"_id": award_id, "tombstone": True, "institution_id": stored["institution_id"]},
+                await self._signed(envelope, issuance),
+            )
+            if replaced.modified_count:
+                log.warning(
+                    "revocation.foreign_tombstone_ignored",
+                    award_id=award_id,
+                    revoked_by=stored["institution_id"],
+                    institution_id=envelope.tenant,
+                )
+        await flush(self.credentials, award_id, self.publisher)
+
+    async def _stored(self, award_id: str) -> Document | None:
         document: Document | None = await self.credentials.find_one(
-            {"credential_id": credential_id}, {"outbox": 0, "outbox_pending": 0}
+            {"_id": award_id}, {"tombstone": 1, "institution_id": 1}
         )
         return document
 
+    async def _signed(self, envelope: Envelope[Any], issuance: Issuance) -> Document:
+        """The award's credential document: signed, with its credential-issued event."""
+        key = await self.keys.active_key(envelope.tenant)
+        kid = verification_method_id(self.did(envelope.tenant), key)
+        credential_id = credential_id_for(issuance.award_id)
+        issued_at = datetime.now(UTC).replace(microsecond=0)
+        credential = issuance.build(credential_id, issued_at)
+        token = sign_jwt(credential, key, kid)
+        event = Envelope.wrap(
+            CredentialIssuedV1(
+                credential_id=credential_id,
+                award_id=issuance.award_id,
+                learner_id=issuance.learner_id,
+                learner=issuance.learner,
+                institution=issuance.institution,
+                achievement_title=issuance.title,
+                issued_at=issued_at,
+                credential=credential,
+                credential_jwt=token,
+                verification_method=kid,
+            ),
+            source=SOURCE,
+            subject=credential_id,
+            tenant=envelope.tenant,
+            event_id=deterministic_event_id("credential-issued", issuance.award_id),
+            time=issued_at,
+        )
+        return {
+            "_id": issuance.award_id,
+            "credential_id": credential_id,
+            "kind": issuance.kind,
+            "institution_id": envelope.tenant,
+            "learner_id": issuance.learner_id,
+            "status": ACTIVE,
+            "credential": credential,
+            "credential_jwt": token,
+            "verification_method": kid,
+            "issued_at": issued_at,
+            **issuance.extra,
+            **outbox_fields([event]),
+        }
+
+    # --- revoking ------------------------------------------------------------------------------
+
+    async def on_award_revoked(self, envelope: Envelope[AwardRevokedV1]) -> None:
+        """Revoke the award's credential once, with its credential-revoked event.
+
+        A revocation of an award not issued yet leaves a tombstone, so that the award, when it
+        comes, yields no credential. One for another institution's award is refused.
+        """
+        revocation = envelope.data
+        award_id = revocation.award_id
+        credential_id = credential_id_for(award_id)
+        revoked_at = datetime.now(UTC).replace(microsecond=0)
+        event = Envelope.wrap(
+            CredentialRevokedV1(
+                credential_id=credential_id,
+                award_id=award_id,
+                learner_id=revocation.learner_id,
+                reason=revocation.reason,
+                revoked_at=revoked_at,
+            ),
+            source=SOURCE,
+            subject=credential_id,
+            tenant=envelope.tenant,
+            event_id=deterministic_event_id("credential-revoked", award_id),
+            time=revoked_at,
+        )
+        outbox = append_to_outbox(event)
+        revoke = {
+            "$set": {
+                **outbox["$set"],
+                "status": REVOKED,
+                "revocation_reason": revocation.reason,
+                "revoked_at": revoked_at,
+            },
+            "$push": outbox["$push"],
+        }
+        # Each round ends in a state change or a finding, except when the award's credential was
+        # stored meanwhile (after the update looked, or before the tombstone could be): that
+        # happens once per award, so the next round settles it.
+        for _ in range(REVOCATION_ROUNDS):
+            # The filter guards the transition: only an issued, unrevoked credential of this
+            # institution and learner changes, so a redelivery appends no second event.
+            result = await self.credentials.update_one(
+                {
+                    "_id": award_id,
+                    "institution_id": envelope.tenant,
+                    "learner_id": revocation.learner_id,
+                    "tombstone": {"$ne": True},
+                    "status": {"$ne": REVOKED},
+                },
+                revoke,
+            )
+            if result.modified_count:
+                log.info("credential.revoked", credential_id=credential_id, award_id=award_id)
+                break
+            stored: Document | None = await self.credentials.find_one(
+                {"_id": award_id}, {"institution_id": 1, "learner_id": 1, "status": 1}
+            )
+            if stored is None:
+                if await self._left_tombstone(envelope, credential_id, revoked_at):
+                    return
+                continue
+            if stored["institution_id"] != envelope.tenant:
+                raise RefusedEventError(
+                    f"award {award_id} is not an award of institution {envelope.tenant}"
+                )
+            if stored["learner_id"] != revocation.learner_id:
+                raise RefusedEventError(
+                    f"award {award_id} is not an award of learner {revocation.learner_id}"
+                )
+            if stored.get("status") == REVOKED:
+                # Revoked already (a redelivery), or a tombstone: only what is unsent goes out.
+                break
+        else:
+            # Raised, the record is retried after a pause: nothing is skipped.
+            raise RuntimeError(f"the credential of award {award_id} kept changing; retrying")
+        await flush(self.credentials, award_id, self.publisher)
+
+    async def _left_tombstone(
+        self, envelope: Envelope[AwardRevokedV1], credential_id: str, revoked_at: datetime
+    ) -> bool:
+        """Record a revocation that came before its award; False if the award came meanwhile."""
+        revocation = envelope.data
+        try:
+            await self.credentials.insert_one(
+                {
+                    "_id": revocation.award_id,
+                    # The credential's id is fixed by the award; keeping it holds its place.
+                    "credential_id": credential_id,
+                    "kind": revocation.award_kind,
+                    "institution_id": envelope.tenant,
+                    "learner_id": revocation.learner_id,
+                    "tombstone": True,
+                    "status": REVOKED,
+                    "revocation_reason": revocation.reason,
+                    "revoked_at": revoked_at,
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        log.info(
+            "credential.revoked_before_issue",
+            award_id=revocation.award_id,
+            kind=revocation.award_kind,
+        )
+        return True
+
+    # --- reading and verifying -----------------------------------------------------------------
+
+    async def credential(self, credential_id: str) -> Document | None:
+        """An issued credential (revoked or not); a tombstone is no credential."""
+        document: Document | None = await self.credentials.find_one(
+            {"credential_id": credential_id, "tombstone": {"$ne": True}},
+            {"outbox": 0, "outbox_pending": 0},
+        )
+        return document
+
+    async def status(self, credential_id: str) -> CredentialStatus | None:
+        """Whether an issued credential stands or was revoked (and why, and when)."""
+        document = await self.credential(credential_id)
+        return None if document is None else credential_status(document)
+
     async def verify(self, token: str) -> dict[str, Any]:
-        """Verify a VC-JWT against the key its ``kid`` names, resolved from this issuer."""
+        """Verify a VC-JWT: its signature, its issuer, and that it was not revoked since.
+
+        ``checks.status`` is ``active`` or ``revoked``; a revoked credential is not verified
+        and the answer says why (``revocation``).
+        """
+        checks: dict[str, Any] = {"signature": False, "issuer": None, "status": None}
+        credential, error = await self._signed_by_its_issuer(token, checks)
+        if credential is None:
+            return {"verified": False, "checks": checks, "error": error}
+        stored = await self.credential(str(credential.get("id", "")))
+        status = credential_status(stored) if stored is not None else CredentialStatus(ACTIVE)
+        checks["status"] = status.status
+        if status.status == REVOKED:
+            return {
+                "verified": False,
+                "checks": checks,
+                "error": f"revoked: {status.reason}",
+                "revocation": status.public(),
+                "credential": credential,
+            }
+        return {"verified": True, "checks": checks, "credential": credential}
+
+    async def _signed_by_its_issuer(
+        self, token: str, checks: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, str]:
+        """The credential, if its issuer's key signed it; else None and why.
+
+        The key is the one its ``kid`` names, resolved here, and its controller must be the
+        credential's issuer. ``checks`` is filled in as far as the token gets.
+        """
         from joserfc.jws import extract_compact  # noqa: PLC0415
 
-        checks: dict[str, Any] = {"signature": False, "issuer": None}
         try:
             kid = str(extract_compact(token.encode()).headers().get("kid", ""))
         except Exception as exc:  # noqa: BLE001 - any malformed token is simply invalid
-            return {"verified": False, "checks": checks, "error": f"malformed token: {exc}"}
+            return None, f"malformed token: {exc}"
         did, _, fragment = kid.partition("#")
         institution_id = did.rsplit(":", 1)[-1]
         if did != self.did(institution_id):
-            return {"verified": False, "checks": checks, "error": "unknown issuer"}
+            return None, "unknown issuer"
         keys = {k.key_id: k for k in await self.keys.public_keys(institution_id)}
         key = keys.get(fragment)
         if key is None:
-            return {"verified": False, "checks": checks, "error": "unknown key"}
+            return None, "unknown key"
         try:
             credential = verify_jwt(token, public_key_from_multibase(key.public_multibase))
         except VerificationError as exc:
-            return {"verified": False, "checks": checks, "error": str(exc)}
+            return None, str(exc)
         issuer = credential.get("issuer", {})
         issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
         checks.update(signature=True, issuer=issuer_id)
         if issuer_id != did:
-            return {"verified": False, "checks": checks, "error": "issuer differs from signer"}
-        return {"verified": True, "checks": checks, "credential": credential}
+            return None, "issuer differs from signer"
+        return credential, ""
+
+
+@dataclass(frozen=True)
+class CredentialStatus:
+    status: Status
+    reason: str | None = None
+    revoked_at: datetime | None = None
+
+    def public(self) -> dict[str, Any]:
+        """What anyone may see of it: no personal data beyond the status and its reason."""
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "revoked_at": None
+            if self.revoked_at is None
+            else self.revoked_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+def credential_status(document: Document) -> CredentialStatus:
+    if document.get("status") == REVOKED:
+        return CredentialStatus(REVOKED, document["revocation_reason"], document["revoked_at"])
+    return CredentialStatus(ACTIVE)

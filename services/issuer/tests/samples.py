@@ -1,0 +1,160 @@
+"""Events the issuer's tests feed it: competence and pathway awards, and revocations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from microcred_shared.contracts import Envelope
+from microcred_shared.contracts.events import (
+    AwardedEvidence,
+    AwardRevokedV1,
+    CompetenceAwardedV1,
+    CompetenceSnapshot,
+    InstitutionRef,
+    LearnerProfile,
+    PathwayAwardedV1,
+    PathwayComponent,
+    PathwaySnapshot,
+    StackedAward,
+)
+
+MASTER = b"k" * 32
+PUBLIC_URL = "https://issuer.example.org"
+AWARDING = "inst-a"
+PARTNER = "inst-b"
+LEARNER = LearnerProfile(name="Ada Lovelace", email="ada@example.org")
+AWARDED_AT = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def institution(institution_id: str) -> InstitutionRef:
+    names = {AWARDING: "Instituto A", PARTNER: "Hochschule B"}
+    countries = {AWARDING: "PT", PARTNER: "DE"}
+    return InstitutionRef(
+        id=institution_id,
+        name=names.get(institution_id, institution_id),
+        country=countries.get(institution_id, "BE"),
+        quality_assurance="ESG 2015 internal QA",
+    )
+
+
+def competence(competence_id: str, title: str) -> CompetenceSnapshot:
+    return CompetenceSnapshot(id=competence_id, title=title, learning_outcomes=(title,))
+
+
+def competence_award(
+    award_id: str,
+    *,
+    tenant: str = AWARDING,
+    learner_id: str = "l-1",
+    competence_id: str = "c-1",
+) -> Envelope[CompetenceAwardedV1]:
+    return Envelope.wrap(
+        CompetenceAwardedV1(
+            award_id=award_id,
+            learner_id=learner_id,
+            learner=LEARNER,
+            institution=institution(tenant),
+            competence=competence(competence_id, f"Competence {competence_id}"),
+            hours=Decimal(90),
+            ects=Decimal(3),
+            evidence=(
+                AwardedEvidence(
+                    evidence_id=f"e-{award_id}",
+                    title="Course",
+                    provider="Hub",
+                    hours=Decimal(90),
+                    start_date=date(2026, 1, 1),
+                    end_date=date(2026, 3, 1),
+                ),
+            ),
+            learning_started=date(2026, 1, 1),
+            learning_ended=date(2026, 3, 1),
+            awarded_at=AWARDED_AT,
+        ),
+        source="/tests",
+        subject=award_id,
+        tenant=tenant,
+    )
+
+
+def stacked(award_id: str, institution_id: str, competence_id: str, title: str) -> StackedAward:
+    return StackedAward(
+        award_id=award_id,
+        institution=institution(institution_id),
+        competence=competence(competence_id, title),
+        hours=Decimal(90),
+        ects=Decimal(3),
+        awarded_at=AWARDED_AT,
+    )
+
+
+def pathway_award(
+    award_id: str,
+    *,
+    own_award_id: str = "award-own",
+    partner_award_id: str = "award-partner",
+    learner_id: str = "l-1",
+) -> Envelope[PathwayAwardedV1]:
+    """A pathway of the awarding institution that stacks its own award and a partner's."""
+    return Envelope.wrap(
+        PathwayAwardedV1(
+            award_id=award_id,
+            learner_id=learner_id,
+            learner=LEARNER,
+            institution=institution(AWARDING),
+            pathway=PathwaySnapshot(
+                id="p-digital",
+                title="Digital Skills Certificate",
+                description="Content creation and data literacy, stacked.",
+                learning_outcomes=("Create digital content", "Analyse data"),
+                eqf_level=5,
+                nqf_level="5",
+                isced_f_code="0612",
+                assessment_method="Portfolio of the stacked credentials",
+                form_of_participation="Blended",
+                access_requirements="None",
+                rule="all_of",
+                required=2,
+                components=(
+                    PathwayComponent(institution_id=AWARDING, competence_id="c-content"),
+                    PathwayComponent(institution_id=PARTNER, competence_id="c-data"),
+                ),
+            ),
+            stacked=(
+                stacked(own_award_id, AWARDING, "c-content", "Developing digital content"),
+                stacked(partner_award_id, PARTNER, "c-data", "Analysing data"),
+            ),
+            hours=Decimal(180),
+            ects=Decimal(6),
+            awarded_at=AWARDED_AT,
+        ),
+        source="/tests",
+        subject=award_id,
+        tenant=AWARDING,
+    )
+
+
+def revocation(
+    award_id: str,
+    *,
+    tenant: str = AWARDING,
+    learner_id: str = "l-1",
+    kind: Literal["competence", "pathway"] = "competence",
+    reason: str = "An approval was reversed: misconduct found.",
+) -> Envelope[AwardRevokedV1]:
+    return Envelope.wrap(
+        AwardRevokedV1(
+            award_id=award_id,
+            learner_id=learner_id,
+            award_kind=kind,
+            achievement_id="c-1" if kind == "competence" else "p-digital",
+            title="Competence c-1" if kind == "competence" else "Digital Skills Certificate",
+            reason=reason,
+            revoked_at=datetime.now(UTC),
+        ),
+        source="/tests",
+        subject=award_id,
+        tenant=tenant,
+    )
