@@ -563,6 +563,10 @@ class Accounting:
         )
         return {d["component_key"]: d async for d in cursor}
 
+    async def _revoked_among(self, award_ids: list[str]) -> list[str]:
+        cursor = self.awards.find({"_id": {"$in": award_ids}, "status": "revoked"}, {"_id": 1})
+        return [d["_id"] async for d in cursor]
+
     async def _reconcile_pathway(self, pathway: Document, learner_id: str) -> None:
         definition = PathwayDefinition.model_validate(pathway["definition"])
         snapshot = definition.snapshot(pathway["pathway_id"])
@@ -573,7 +577,7 @@ class Accounting:
             complete = len(active) >= snapshot.required
             step = next_award_step(current["status"] if current else None, complete)
             if step == "revoke" and current is not None:
-                lost = [s for s in current["stacked_award_ids"] if s not in _ids(active)]
+                lost = await self._revoked_among(current["stacked_award_ids"])
                 if not lost:
                     # Redefined since it was awarded: a credential is taken back only when an
                     # award it stacks is, never because the institution changed the rules.
@@ -659,10 +663,6 @@ class Accounting:
             log.info("pathway.awarded", award_id=award_id, pathway=key)
         except DuplicateKeyError:
             pass
-
-
-def _ids(awards: dict[str, Document]) -> set[str]:
-    return {d["_id"] for d in awards.values()}
 
 
 def _latest_reversal(documents: list[Document]) -> Document | None:

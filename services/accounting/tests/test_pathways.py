@@ -128,16 +128,21 @@ async def test_defining_a_pathway_awards_learners_who_already_complete_it(
     accounting: Accounting,
 ) -> None:
     await earn(accounting, "c-1")
-    await accounting.define_pathway(TENANT, "p-1", definition([(TENANT, "c-1")]))
+    await earn(accounting, "c-2")
+    both = definition([(TENANT, "c-1"), (TENANT, "c-2")])
+    await accounting.define_pathway(TENANT, "p-1", both)
     [awarded] = published(accounting, topics.PATHWAY_AWARDED)
     assert awarded["data"]["learner_id"] == "l-1"
 
-    # Redefined to need more: the credential already awarded is not taken back.
-    await accounting.define_pathway(TENANT, "p-1", definition([(TENANT, "c-1"), (TENANT, "c-2")]))
-    await accounting.define_pathway(TENANT, "p-1", definition([(TENANT, "c-1")]))
-    await post(accounting, reviewed("extra"))
+    # Redefined to need a competence the learner lacks, and without one they hold: the
+    # credential already awarded is not taken back, whatever is decided next.
+    await accounting.define_pathway(TENANT, "p-1", definition([(TENANT, "c-1"), (TENANT, "c-3")]))
+    await post(accounting, reviewed("extra-1", competence="c-1"))
+    await post(accounting, reviewed("extra-2", competence="c-2"))
     assert published(accounting, topics.AWARD_REVOKED) == []
     assert len(published(accounting, topics.PATHWAY_AWARDED)) == 1
+    [shown] = (await ReadSide(accounting).progress(TENANT, "l-1"))["pathways"]
+    assert (shown["status"], shown["completed"]) == ("awarded", 1)
 
 
 @pytest.mark.unit
