@@ -32,10 +32,16 @@ CONSUMERS = {
         topics.EVIDENCE_REVIEWED,
         topics.COMPETENCE_AWARDED,
         topics.CREDENTIAL_ISSUED,
+        topics.AWARD_REVOKED,
+        topics.CREDENTIAL_REVOKED,
     ],
     "microcred-review": [topics.EVIDENCE_SUBMITTED, topics.EVIDENCE_WITHDRAWN],
-    "microcred-accounting": [topics.EVIDENCE_SUBMITTED, topics.EVIDENCE_REVIEWED],
-    "microcred-issuer": [topics.COMPETENCE_AWARDED],
+    "microcred-accounting": [
+        topics.EVIDENCE_SUBMITTED,
+        topics.EVIDENCE_WITHDRAWN,
+        topics.EVIDENCE_REVIEWED,
+    ],
+    "microcred-issuer": [topics.COMPETENCE_AWARDED, topics.PATHWAY_AWARDED, topics.AWARD_REVOKED],
     "microcred-notifier": [topics.CREDENTIAL_ISSUED],
 }
 COMPETENCE = "digcomp-3-1"
@@ -64,7 +70,10 @@ async def onboard_and_register(client: PlatformClient) -> tuple[str, Account]:
 async def upload_workshops(
     client: PlatformClient, institution_id: str, learner: Account, count: int = 3
 ) -> list[str]:
-    """Upload ``count`` workshops of 30 h for one competence; return the evidence ids."""
+    """Upload ``count`` workshops of 30 h for one competence; return the evidence ids.
+
+    Each file names the institution: a learner may not file the same file twice.
+    """
     evidence_ids = []
     for n in range(count):
         record = await client.upload(
@@ -73,7 +82,7 @@ async def upload_workshops(
             COMPETENCE,
             f"Workshop {n + 1}",
             "30",
-            (f"proof-{n}.pdf", minimal_pdf(f"proof {n}"), "application/pdf"),
+            (f"proof-{n}.pdf", minimal_pdf(f"proof {n} for {institution_id}"), "application/pdf"),
         )
         evidence_ids.append(record["id"])
     return evidence_ids

@@ -5,16 +5,17 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from microcred_intake.catalogues import UnknownCatalogueError, available, starter_catalogue
-from microcred_intake.dashboard import CompetenceProgress, progress
+from microcred_intake.dashboard import Dashboard, load
 from microcred_intake.deps import (
     AccountsDep,
     Caller,
     IntakeDep,
+    accounting_as,
     require_platform_admin,
     require_role,
 )
@@ -222,14 +223,19 @@ async def resubmit_evidence(
 
 @router.get("/institutions/{institution_id}/dashboard", tags=["evidence"])
 async def dashboard(
-    institution_id: Identifier, caller: Caller, intake: IntakeDep
-) -> list[CompetenceProgress]:
-    """Per competence: approved and pending hours, ECTS, progress, and badges earned."""
+    institution_id: Identifier, caller: Caller, intake: IntakeDep, request: Request
+) -> Dashboard:
+    """The learner's progress per competence and per pathway of the institution.
+
+    Per competence: approved and pending hours, ECTS, progress, award or revocation (with its
+    reason) and badges; per pathway: its rule, components, status and badges.
+
+    Hours, ECTS and awards come from accounting's ledger; ``ledger`` says ``intake`` when
+    accounting could not be reached and they come from intake's own records instead.
+    """
     institution = await intake.store.institution(institution_id)
     if institution is None:
         raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown institution", institution_id)
-    return progress(
-        institution,
-        await intake.store.evidence_of(institution_id, caller.user_id),
-        await intake.store.badges_of(institution_id, caller.user_id),
+    return await load(
+        intake.store, await accounting_as(request, caller), institution, caller.user_id
     )

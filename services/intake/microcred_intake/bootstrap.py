@@ -7,19 +7,24 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from microcred_intake.accounting_client import AccountingClient, AccountingUnavailableError
 from microcred_intake.accounts import Accounts, SigningKeys
 from microcred_intake.api import router
 from microcred_intake.auth_api import router as auth_router
 from microcred_intake.handlers import Intake
 from microcred_intake.pages import router as pages_router
+from microcred_intake.report_pages import accounting_unavailable
+from microcred_intake.report_pages import router as report_pages_router
 from microcred_intake.review_client import ReviewClient, ReviewUnavailableError
 from microcred_intake.review_pages import review_unavailable
 from microcred_intake.review_pages import router as review_pages_router
 from microcred_intake.settings import IntakeSettings
 from microcred_intake.store import IntakeStore
 from microcred_shared.contracts.events import (
+    AwardRevokedV1,
     CompetenceAwardedV1,
     CredentialIssuedV1,
+    CredentialRevokedV1,
     EvidenceReviewedV1,
     EvidenceSubmittedV1,
     EvidenceWithdrawnV1,
@@ -66,6 +71,8 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
     wiring.subscribe(EvidenceReviewedV1, intake.on_evidence_reviewed)
     wiring.subscribe(CompetenceAwardedV1, intake.on_competence_awarded)
     wiring.subscribe(CredentialIssuedV1, intake.on_credential_issued)
+    wiring.subscribe(AwardRevokedV1, intake.on_award_revoked)
+    wiring.subscribe(CredentialRevokedV1, intake.on_credential_revoked)
 
     async def first_admin() -> None:
         await accounts.ensure_first_admin(
@@ -76,7 +83,7 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
         title="microcred intake",
         description="Accounts, institutions and catalogues, and learners' evidence of learning.",
         outbox=[store.evidence],
-        routers=[auth_router, router, pages_router, review_pages_router],
+        routers=[auth_router, router, pages_router, review_pages_router, report_pages_router],
         object_store=objects,
         on_start=(
             store.ensure_indexes,
@@ -93,12 +100,16 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.review = review
     app.state.review_token_seconds = settings.review_token_seconds
     app.add_exception_handler(ReviewUnavailableError, review_unavailable)
-    _close_on_shutdown(app, review)
+    accounting = AccountingClient(settings.accounting_url, settings.accounting_timeout_seconds)
+    app.state.accounting = accounting
+    app.state.accounting_token_seconds = settings.accounting_token_seconds
+    app.add_exception_handler(AccountingUnavailableError, accounting_unavailable)
+    _close_on_shutdown(app, review, accounting)
     return app
 
 
-def _close_on_shutdown(app: FastAPI, review: ReviewClient) -> None:
-    """The review client's connections close with the app."""
+def _close_on_shutdown(app: FastAPI, review: ReviewClient, accounting: AccountingClient) -> None:
+    """The review and accounting clients' connections close with the app."""
     started = app.router.lifespan_context
 
     @asynccontextmanager
@@ -108,5 +119,6 @@ def _close_on_shutdown(app: FastAPI, review: ReviewClient) -> None:
                 yield
             finally:
                 await review.close()
+                await accounting.close()
 
     app.router.lifespan_context = lifespan

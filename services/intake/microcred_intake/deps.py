@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from microcred_intake.accounting_client import AccountingCalls, AccountingClient
 from microcred_intake.accounts import Accounts
 from microcred_intake.handlers import Intake
 from microcred_shared.auth import InvalidTokenError, Principal, Role, verify_token
@@ -27,6 +28,19 @@ def intake_of(request: Request) -> Intake:
 def accounts_of(request: Request) -> Accounts:
     accounts: Accounts = request.app.state.accounts
     return accounts
+
+
+def accounting_of(request: Request) -> AccountingClient:
+    accounting: AccountingClient = request.app.state.accounting
+    return accounting
+
+
+async def accounting_as(request: Request, principal: Principal) -> AccountingCalls:
+    """Accounting called for ``principal`` with a short-lived token intake mints for them."""
+    token = await accounts_of(request).token_for(
+        principal, request.app.state.accounting_token_seconds
+    )
+    return accounting_of(request).acting_as(token)
 
 
 IntakeDep = Annotated[Intake, Depends(intake_of)]

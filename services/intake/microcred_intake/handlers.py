@@ -22,9 +22,11 @@ from microcred_intake.store import IntakeStore
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
+    AwardRevokedV1,
     CompetenceAwardedV1,
     CompetenceSnapshot,
     CredentialIssuedV1,
+    CredentialRevokedV1,
     EvidenceReviewedV1,
     EvidenceSubmittedV1,
     EvidenceWithdrawnV1,
@@ -32,7 +34,7 @@ from microcred_shared.contracts.events import (
     StoredFile,
 )
 from microcred_shared.http import ProblemError
-from microcred_shared.kafka import RawEventPublisher
+from microcred_shared.kafka import RawEventPublisher, RefusedEventError
 from microcred_shared.logging import get_logger
 from microcred_shared.mongo import Document
 from microcred_shared.outbox import append_to_outbox, flush, outbox_fields
@@ -323,6 +325,8 @@ class Intake:
 
     async def on_credential_issued(self, envelope: Envelope[CredentialIssuedV1]) -> None:
         issued = envelope.data
+        # The achievement's code: a competence's id, or a pathway's for a pathway credential
+        # (the dashboard tells them apart by the catalogue and accounting's pathways).
         competence_id = (
             issued.credential.get("credentialSubject", {}).get("achievement", {}).get("humanCode")
         )
@@ -337,6 +341,61 @@ class Intake:
                 "issued_at": issued.issued_at,
             }
         )
+
+    async def on_award_revoked(self, envelope: Envelope[AwardRevokedV1]) -> None:
+        """Keep the revocation: the dashboard shows the award, and its badge, as revoked."""
+        revoked = envelope.data
+        owner = await self.store.award_owner(revoked.award_id)
+        _same_tenant(envelope.tenant, revoked.learner_id, owner, f"award {revoked.award_id}")
+        kept = await self.store.add_revocation(
+            {
+                # The natural key: a redelivered or republished revocation is kept once.
+                "_id": f"award:{revoked.award_id}",
+                "institution_id": envelope.tenant,
+                "learner_id": revoked.learner_id,
+                "award_id": revoked.award_id,
+                "award_kind": revoked.award_kind,
+                "achievement_id": revoked.achievement_id,
+                "title": revoked.title,
+                "reason": revoked.reason,
+                "revoked_at": revoked.revoked_at,
+                "event_id": envelope.id,
+            }
+        )
+        if kept:
+            log.info("award.revoked", award_id=revoked.award_id, institution=envelope.tenant)
+
+    async def on_credential_revoked(self, envelope: Envelope[CredentialRevokedV1]) -> None:
+        """Keep the revocation of a credential; it may arrive before the credential itself."""
+        revoked = envelope.data
+        badge = await self.store.badge(revoked.credential_id)
+        _same_tenant(
+            envelope.tenant, revoked.learner_id, badge, f"credential {revoked.credential_id}"
+        )
+        await self.store.add_revocation(
+            {
+                "_id": f"credential:{revoked.credential_id}",
+                "institution_id": envelope.tenant,
+                "learner_id": revoked.learner_id,
+                "credential_id": revoked.credential_id,
+                "award_id": revoked.award_id,
+                "reason": revoked.reason,
+                "revoked_at": revoked.revoked_at,
+                "event_id": envelope.id,
+            }
+        )
+
+
+def _same_tenant(tenant: str, learner_id: str, known: Document | None, what: str) -> None:
+    """Refuse (dead-letter) an event about another institution's or another learner's record."""
+    if known is None:
+        # Not seen yet (topics are not ordered with each other): kept under the event's tenant
+        # and learner, so it can only ever show on that learner's dashboard there.
+        return
+    if known.get("institution_id") != tenant:
+        raise RefusedEventError(f"{what} belongs to another institution than {tenant}")
+    if known.get("learner_id") != learner_id:
+        raise RefusedEventError(f"{what} belongs to another learner than {learner_id}")
 
 
 def public_record(record: dict[str, object]) -> dict[str, object]:

@@ -26,9 +26,16 @@ from microcred_intake.accounts import (
     principal_of,
 )
 from microcred_intake.accounts import ResetRequest as ResetRequestBody
-from microcred_intake.dashboard import progress
-from microcred_intake.deps import SESSION_COOKIE, accounts_of, intake_of, set_session_cookie
+from microcred_intake.dashboard import load
+from microcred_intake.deps import (
+    SESSION_COOKIE,
+    accounting_as,
+    accounts_of,
+    intake_of,
+    set_session_cookie,
+)
 from microcred_intake.domain import EvidenceForm, InstitutionCreate
+from microcred_intake.formats import Formats
 from microcred_intake.handlers import IncomingFile, Learner
 from microcred_intake.i18n import LANGUAGES, Translator, choose_language
 from microcred_shared.auth import Principal
@@ -351,14 +358,18 @@ async def dashboard(request: Request) -> Response:
             message=page._("You are not a learner of any institution yet."),
         )
     evidence = await intake.store.evidence_of(institution.id, page.user.user_id)
+    board = await load(
+        intake.store, await accounting_as(request, page.user), institution, page.user.user_id
+    )
     notice = NOTICES.get(request.query_params.get("notice", ""))
     return page.render(
         "pages/dashboard.html.j2",
         title=page._("Dashboard"),
         institution=institution,
-        progress=progress(
-            institution, evidence, await intake.store.badges_of(institution.id, page.user.user_id)
-        ),
+        progress=board.competences,
+        pathways=board.pathways,
+        without_ledger=board.ledger == "intake",
+        formats=Formats(page.translator.language),
         evidence=[{"id": e["_id"], **e} for e in reversed(evidence)],
         statuses={k: page._(v) for k, v in STATUS_NAMES.items()},
         notice=page._(notice) if notice else None,

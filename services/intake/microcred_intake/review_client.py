@@ -85,14 +85,15 @@ class ReviewClient:
             log.error("review.token_refused", path=path, detail=response.text[:300])
             raise ReviewUnavailableError("review refuses intake's access tokens")
         if response.is_error:
-            raise _problem(response)
+            raise problem_from(response)
         try:
             return response.json()
         except ValueError as exc:
             raise ReviewUnavailableError("review answered something that is not JSON") from exc
 
 
-def _problem(response: httpx.Response) -> ProblemError:
+def problem_from(response: httpx.Response) -> ProblemError:
+    """A service's refusal (problem details, or a bare status) as a ``ProblemError``."""
     try:
         body = response.json()
     except ValueError:

@@ -12,18 +12,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
 from typing import Any, Literal
 
-from babel.dates import format_date, format_datetime, format_timedelta
-from babel.numbers import format_decimal
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from microcred_intake.deps import accounts_of, intake_of
 from microcred_intake.domain import InstitutionCreate
+from microcred_intake.formats import Formats, moment
 from microcred_intake.pages import (
     KIND_NAMES,
     PageContext,
@@ -122,59 +121,6 @@ SYSTEM_ACTORS = {"intake": "microcred", "review": "microcred", "learner": "Learn
 def review_of(request: Request) -> ReviewClient:
     client: ReviewClient = request.app.state.review
     return client
-
-
-# --- formatting in the page's language --------------------------------------------------------
-
-
-def moment(value: Any) -> datetime | None:
-    """A timestamp from review's JSON (ISO 8601; naive ones are UTC)."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Formats:
-    """Dates, durations and sizes as the page's language writes them."""
-
-    language: str
-
-    def when(self, value: Any) -> str:
-        parsed = moment(value)
-        if parsed is None:
-            return "—"
-        return format_datetime(parsed, "medium", tzinfo=UTC, locale=self.language) + " UTC"
-
-    def day(self, value: Any) -> str:
-        try:
-            return format_date(date.fromisoformat(str(value)), "medium", locale=self.language)
-        except ValueError:
-            return str(value)
-
-    def duration(self, delta: timedelta) -> str:
-        return format_timedelta(
-            max(delta, timedelta(minutes=1)), granularity="minute", locale=self.language
-        )
-
-    def age(self, value: Any, now: datetime) -> str:
-        parsed = moment(value)
-        return self.duration(now - parsed) if parsed else "—"
-
-    def hours(self, value: float | None) -> str:
-        return "—" if value is None else self.duration(timedelta(hours=value))
-
-    def size(self, size: int) -> str:
-        if size < 1024 * 1024:
-            return f"{format_decimal(max(size / 1024, 0.1), '#,##0.#', locale=self.language)} KB"
-        return f"{format_decimal(size / (1024 * 1024), '#,##0.#', locale=self.language)} MB"
 
 
 def problem_message(page: PageContext, problem: ProblemError) -> str:
@@ -304,23 +250,39 @@ async def _institutions(request: Request, user: Principal, ids: list[str]) -> li
     return [{"id": i.id, "name": i.name} for i in found if i is not None]
 
 
-async def _choose_institution(request: Request, *, settings: bool) -> Response:
+#: The evaluators' sections that start from a choice of institution: their path under
+#: ``/review/{institution}``, and who may enter them.
+SECTIONS: dict[str, tuple[str, bool]] = {
+    "queue": ("", False),
+    "settings": ("/settings", True),
+    "report": ("/report", False),
+}
+
+
+async def choose_institution(
+    request: Request, section: Literal["queue", "settings", "report"]
+) -> Response:
+    """Straight to the section at the user's one institution, or a choice among several."""
     page = await context(request)
     if page.user is None:
         return see("/login")
-    ids = administering(page.user) if settings else reviewing_at(page.user)
+    suffix, admins_only = SECTIONS[section]
+    ids = administering(page.user) if admins_only else reviewing_at(page.user)
     institutions = await _institutions(request, page.user, ids)
-    suffix = "/settings" if settings else ""
     if len(institutions) == 1:
         return see(f"/review/{institutions[0]['id']}{suffix}")
-    heading = page._("Review settings") if settings else page._("Review")
+    heading = {
+        "queue": page._("Review"),
+        "settings": page._("Review settings"),
+        "report": page._("Institution report"),
+    }[section]
     if not institutions:
         return message(
             page,
             HTTPStatus.FORBIDDEN,
             heading,
             page._("You administer no institution.")
-            if settings
+            if admins_only
             else page._("You are not an evaluator at any institution."),
             link=False,
         )
@@ -335,12 +297,12 @@ async def _choose_institution(request: Request, *, settings: bool) -> Response:
 
 @router.get("/review")
 async def review_home(request: Request) -> Response:
-    return await _choose_institution(request, settings=False)
+    return await choose_institution(request, "queue")
 
 
 @router.get("/review-settings")
 async def settings_home(request: Request) -> Response:
-    return await _choose_institution(request, settings=True)
+    return await choose_institution(request, "settings")
 
 
 # --- the queue --------------------------------------------------------------------------------
@@ -457,6 +419,8 @@ async def queue(institution_id: InstitutionId, request: Request) -> Response:
         status,
         title=page._("Review queue"),
         institution=ws.institution,
+        section="queue",
+        is_admin=ws.is_admin,
         filters=shown,
         statuses=[(k, page._(v)) for k, v in STATUS_FILTERS.items()],
         errors=errors,
@@ -735,6 +699,8 @@ def _settings_page(
         status,
         title=page._("Review settings"),
         institution=ws.institution,
+        section="settings",
+        is_admin=True,
         modes=[(k, page._(v)) for k, v in MODES.items()],
         form={
             "mode": values.get("mode") or "builtin",

@@ -46,6 +46,19 @@ class IntakeSettings(S3Settings, SmtpSettings, ServiceSettings):
         le=3600,
         description="Lifetime of the access tokens intake mints for its own calls to review.",
     )
+    accounting_url: str = Field(
+        default="http://127.0.0.1:8003",
+        description="Accounting's API, which the dashboard and the institution report call for "
+        "the signed-in user.",
+    )
+    # Short: the dashboard waits for accounting before it falls back to intake's own records.
+    accounting_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    accounting_token_seconds: int = Field(
+        default=120,
+        ge=30,
+        le=3600,
+        description="Lifetime of the access tokens intake mints for its own calls to accounting.",
+    )
 
     first_admin_email: str = "admin@microcred.localhost"
     first_admin_password: SecretStr = SecretStr(DEVELOPMENT_ADMIN_PASSWORD)

@@ -1,4 +1,4 @@
-"""Intake's MongoDB adapter: institutions with their catalogues, evidence records, badges."""
+"""Intake's MongoDB adapter: institutions, catalogues, evidence, badges, revocations."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class IntakeStore:
         self.institutions = database["institutions"]
         self.evidence = database["evidence"]
         self.badges = database["badges"]
+        self.revocations = database["revocations"]
 
     async def ensure_indexes(self) -> None:
         await self.evidence.create_index(
@@ -27,6 +28,11 @@ class IntakeStore:
         )
         await self.evidence.create_index([("learner_id", ASCENDING), ("files.sha256", ASCENDING)])
         await self.badges.create_index([("institution_id", ASCENDING), ("learner_id", ASCENDING)])
+        await self.badges.create_index([("award_id", ASCENDING)])
+        await self.evidence.create_index([("award_id", ASCENDING)])
+        await self.revocations.create_index(
+            [("institution_id", ASCENDING), ("learner_id", ASCENDING)]
+        )
         await ensure_outbox_index(self.evidence)
 
     async def add_institution(self, institution: InstitutionCreate) -> bool:
@@ -128,4 +134,30 @@ class IntakeStore:
 
     async def badges_of(self, institution_id: str, learner_id: str) -> list[Document]:
         cursor = self.badges.find({"institution_id": institution_id, "learner_id": learner_id})
+        return [document async for document in cursor]
+
+    async def badge(self, credential_id: str) -> Document | None:
+        document: Document | None = await self.badges.find_one(
+            {"_id": credential_id}, {"institution_id": 1, "learner_id": 1}
+        )
+        return document
+
+    async def award_owner(self, award_id: str) -> Document | None:
+        """Institution and learner of an award, from its evidence or its badge; None if unseen."""
+        projection = {"institution_id": 1, "learner_id": 1}
+        document: Document | None = await self.evidence.find_one(
+            {"award_id": award_id}, projection
+        ) or await self.badges.find_one({"award_id": award_id}, projection)
+        return document
+
+    async def add_revocation(self, revocation: Document) -> bool:
+        """Keep a revocation once (its ``_id`` is its natural key); False if kept already."""
+        try:
+            await self.revocations.insert_one(revocation)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def revocations_of(self, institution_id: str, learner_id: str) -> list[Document]:
+        cursor = self.revocations.find({"institution_id": institution_id, "learner_id": learner_id})
         return [document async for document in cursor]

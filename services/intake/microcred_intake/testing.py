@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
@@ -33,6 +34,8 @@ class Harness:
     servers: Servers
     institution_id: str
     learner: Account
+    #: The running app, for tests that put a fake of another service in its state.
+    app: FastAPI
 
     async def new_learner(self, institution_id: str | None = None) -> Account:
         email = f"learner.{uuid.uuid4().hex[:8]}@example.org"
@@ -45,7 +48,13 @@ class Harness:
         return client, client[self.settings.mongodb_database]
 
 
+#: Where nothing listens: intake alone has no accounting, so its dashboard falls back to its own
+#: records at once (tests that need accounting give a fake's transport, or run the platform).
+NO_ACCOUNTING = "http://127.0.0.1:1"
+
+
 def intake_settings(servers: Servers, **overrides: Any) -> IntakeSettings:
+    overrides.setdefault("accounting_url", NO_ACCOUNTING)
     return IntakeSettings(
         **service_env(servers, "intake"),  # type: ignore[arg-type]
         s3_endpoint_url=servers.s3_endpoint,
@@ -63,7 +72,8 @@ def intake_settings(servers: Servers, **overrides: Any) -> IntakeSettings:
 async def harness(servers: Servers, **overrides: Any) -> AsyncIterator[Harness]:
     """Intake with its own database and bucket, an institution, and a verified learner."""
     settings = intake_settings(servers, **overrides)
-    async with running(build_app(settings)) as http:
+    app = build_app(settings)
+    async with running(app) as http:
         client = PlatformClient({"intake": "https://service"}, http, servers.mail.messages)
         institution_id = f"inst-{uuid.uuid4().hex[:10]}"
         await client.onboard(demo_institution(institution_id))
@@ -78,6 +88,7 @@ async def harness(servers: Servers, **overrides: Any) -> AsyncIterator[Harness]:
                 servers,
                 institution_id,
                 learner,
+                app,
             )
         finally:
             mongo: AsyncMongoClient[Any] = AsyncMongoClient(servers.mongodb_uri)

@@ -7,6 +7,7 @@ on the platform's processes in ``test_review_pages_flow.py`` and in the browser 
 
 from __future__ import annotations
 
+import ast
 import re
 import socket
 import uuid
@@ -21,9 +22,10 @@ from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
 
 import microcred_intake
-from microcred_intake import pages, review_pages
+from microcred_intake import pages, report_pages, review_pages
+from microcred_intake.formats import Formats, moment
 from microcred_intake.i18n import Translator
-from microcred_intake.review_pages import Formats, decision_body, moment, parse_hours
+from microcred_intake.review_pages import decision_body, parse_hours
 from microcred_intake.testing import Harness, harness
 from microcred_shared.auth import Membership, Principal
 from microcred_shared.demo import DEVELOPMENT_ADMIN
@@ -141,9 +143,11 @@ def _messages_of_the_pages() -> set[str]:
             options={"extensions": "jinja2.ext.i18n"},
         ):
             found.add(message if isinstance(message, str) else message[0])
-    call = re.compile(r"""_\(\s*"((?:[^"\\]|\\.)+)"[,)]""")
-    for module in ("pages.py", "review_pages.py"):
-        found.update(call.findall((PACKAGE / module).read_text(encoding="utf-8")))
+    # A call's message may be several literals in a row (implicitly concatenated).
+    call = re.compile(r"""_\(\s*((?:"(?:[^"\\]|\\.)*"\s*)+)[,)]""")
+    for module in ("pages.py", "review_pages.py", "report_pages.py"):
+        literals = call.findall((PACKAGE / module).read_text(encoding="utf-8"))
+        found.update(ast.literal_eval(f"({literal})") for literal in literals)
     for table in (
         pages.STATUS_NAMES,
         pages.KIND_NAMES,
@@ -155,6 +159,7 @@ def _messages_of_the_pages() -> set[str]:
         review_pages.MODES,
         review_pages.NOTICES,
         dict(enumerate(review_pages.PROBLEMS.values())),
+        report_pages.PROBLEMS,
     ):
         found.update(table.values())
     return found - {"microcred"}

@@ -162,5 +162,6 @@ class StackConfig(BaseSettings):
             env[prefix + "PUBLIC_URL"] = self.service_url(service)
         env["MICROCRED_INTAKE_ISSUER_URL"] = self.service_url("issuer")
         env["MICROCRED_INTAKE_REVIEW_URL"] = self.service_url("review")
+        env["MICROCRED_INTAKE_ACCOUNTING_URL"] = self.service_url("accounting")
         env["MICROCRED_JWKS_URL"] = f"{self.service_url('intake')}/.well-known/jwks.json"
         return env
