@@ -242,6 +242,8 @@ def _admin_call(
         problem = response.json()
         typer.echo(f"{problem.get('title')}: {problem.get('detail', '')}", err=True)
         raise typer.Exit(1)
+    if response.status_code == 204:  # noqa: PLR2004 - No Content
+        return {}
     result: dict[str, object] = response.json()
     return result
 
@@ -249,17 +251,6 @@ def _admin_call(
 AccountingUrl = Annotated[
     str | None, typer.Option(help="Accounting's URL; default: the embedded platform's.")
 ]
-
-#: The institution's fields that name it on a credential (as intake's ``InstitutionRef``).
-AWARDING_FIELDS = (
-    "id",
-    "name",
-    "country",
-    "awarding_body_name",
-    "awarding_body_country",
-    "quality_assurance",
-    "url",
-)
 
 
 def _read_json_object(file: Path) -> dict[str, Any]:
@@ -279,7 +270,7 @@ def _read_json_object(file: Path) -> dict[str, Any]:
 def _pathway_body(institution: dict[str, Any], pathway_id: str, pathway: object) -> object:
     """A pathway as accounting takes it, awarded by ``institution``.
 
-    The institution's own components must be in its catalogue; a partner's are the partner's.
+    Its own components must be in its catalogue (a partner's are the partner's business).
     """
     if not isinstance(pathway, dict):
         typer.echo(f"pathway {pathway_id}: expected a JSON object", err=True)
@@ -298,14 +289,13 @@ def _pathway_body(institution: dict[str, Any], pathway_id: str, pathway: object)
             f"pathway {pathway_id}: not in {institution['id']}'s catalogue: {missing}", err=True
         )
         raise typer.Exit(2)
-    awarding = {k: institution[k] for k in AWARDING_FIELDS if institution.get(k) is not None}
-    return {"awarding_institution": awarding, **pathway}
+    return pathway
 
 
 def _define_pathways(
     institution: dict[str, Any],
     pathways: object,
-    call: Callable[[str, str, object], dict[str, object]],
+    call: AccountingCall,
 ) -> None:
     if not isinstance(pathways, dict):
         typer.echo("pathways: expected an object of pathway id to pathway", err=True)
@@ -314,6 +304,35 @@ def _define_pathways(
         body = _pathway_body(institution, pathway_id, pathway)
         defined = call("PUT", f"/institutions/{institution['id']}/pathways/{pathway_id}", body)
         typer.echo(f"pathway {pathway_id} defined ({defined['rule']}, {defined['title']})")
+
+
+AccountingCall = Callable[[str, str, object], dict[str, object]]
+
+
+def _at_accounting(
+    intake_url: str | None, email: str, password: str, accounting_url: str | None
+) -> AccountingCall:
+    def call(method: str, path: str, payload: object) -> dict[str, object]:
+        return _admin_call(
+            intake_url,
+            email,
+            password,
+            method,
+            path,
+            payload,
+            service_url=accounting_url or _config().service_url("accounting"),
+        )
+
+    return call
+
+
+def _share_awards(institution_id: str, awarding_ids: object, call: AccountingCall) -> None:
+    if not isinstance(awarding_ids, list) or not all(isinstance(a, str) for a in awarding_ids):
+        typer.echo("shares_awards_with: expected a list of institution ids", err=True)
+        raise typer.Exit(2)
+    for awarding_id in awarding_ids:
+        call("PUT", f"/institutions/{institution_id}/award-sharing/{awarding_id}", None)
+        typer.echo(f"{institution_id} shares its awards with {awarding_id}")
 
 
 @institution_app.command("onboard")
@@ -328,11 +347,13 @@ def institution_onboard(
     """Onboard an institution from a JSON file (see docs/institution.example.json).
 
     Its ``review`` section, if any, sets how it reviews evidence (at review); its ``pathways``
-    section defines its pathways (at accounting).
+    section defines its pathways, and ``shares_awards_with`` names the institutions whose
+    pathways may count its awards (both at accounting).
     """
     body = _read_json_object(file)
     review = body.pop("review", None)
     pathways = body.pop("pathways", None)
+    sharing = body.pop("shares_awards_with", None)
     created = _admin_call(intake_url, admin_email, admin_password, "POST", "/institutions", body)
     competences = created.get("competences", [])
     count = len(competences) if isinstance(competences, list) else 0
@@ -348,20 +369,11 @@ def institution_onboard(
             service_url=review_url or _config().service_url("review"),
         )
         typer.echo(f"review mode {settings['mode']}")
+    at_accounting = _at_accounting(intake_url, admin_email, admin_password, accounting_url)
     if pathways is not None:
-        _define_pathways(
-            created,
-            pathways,
-            lambda method, path, payload: _admin_call(
-                intake_url,
-                admin_email,
-                admin_password,
-                method,
-                path,
-                payload,
-                service_url=accounting_url or _config().service_url("accounting"),
-            ),
-        )
+        _define_pathways(created, pathways, at_accounting)
+    if sharing is not None:
+        _share_awards(str(created["id"]), sharing, at_accounting)
 
 
 @institution_app.command("pathway")
@@ -384,16 +396,29 @@ def institution_pathway(
     _define_pathways(
         found.json(),
         _read_json_object(file),
-        lambda method, path, payload: _admin_call(
-            intake_url,
-            admin_email,
-            admin_password,
-            method,
-            path,
-            payload,
-            service_url=accounting_url or _config().service_url("accounting"),
-        ),
+        _at_accounting(intake_url, admin_email, admin_password, accounting_url),
     )
+
+
+@institution_app.command("share-awards")
+def institution_share_awards(
+    institution_id: str,
+    awarding_id: Annotated[
+        str, typer.Argument(help="The institution whose pathways may count them.")
+    ],
+    stop: Annotated[bool, typer.Option(help="Stop sharing (awarded pathways stand).")] = False,
+    admin_email: AdminEmail = "admin@microcred.localhost",
+    admin_password: AdminPassword = "",
+    intake_url: IntakeUrl = None,
+    accounting_url: AccountingUrl = None,
+) -> None:
+    """Let an institution's competence awards count toward a partner's pathways (or stop)."""
+    call = _at_accounting(intake_url, admin_email, admin_password, accounting_url)
+    if stop:
+        call("DELETE", f"/institutions/{institution_id}/award-sharing/{awarding_id}", None)
+        typer.echo(f"{institution_id} no longer shares its awards with {awarding_id}")
+    else:
+        _share_awards(institution_id, [awarding_id], call)
 
 
 @institution_app.command("import-catalogue")

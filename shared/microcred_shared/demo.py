@@ -296,6 +296,16 @@ class PlatformClient:
             )
         )
 
+    async def share_awards(self, partner_id: str, awarding_id: str) -> Any:
+        """Let ``partner_id``'s awards count toward ``awarding_id``'s pathways (as the admin)."""
+        admin = await self.login(*self._admin)
+        return await self._json(
+            await self.http.put(
+                f"{self.urls['accounting']}/institutions/{partner_id}/award-sharing/{awarding_id}",
+                headers=admin.auth,
+            )
+        )
+
     async def reverse(
         self, institution_id: str, evidence_id: str, admin: Account, reason: str
     ) -> Any:

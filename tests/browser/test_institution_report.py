@@ -31,7 +31,6 @@ from microcred_shared.demo import (
     DEVELOPMENT_ADMIN,
     Account,
     PlatformClient,
-    demo_institution,
     wait_for,
 )
 from microcred_shared.testing.browser import DEFAULT_TIMEOUT_MS, assert_accessible
@@ -94,7 +93,6 @@ def statuses(board: dict[str, Any]) -> tuple[Any, Any]:
 
 async def define_pathway(client: PlatformClient, institution_id: str) -> None:
     """A pathway of the institution's one competence: gaining it completes the pathway."""
-    profile = demo_institution(institution_id)
     await client.define_pathway(
         institution_id,
         PATHWAY,
@@ -105,11 +103,6 @@ async def define_pathway(client: PlatformClient, institution_id: str) -> None:
             "rule": "all_of",
             "components": [{"institution_id": institution_id, "competence_id": COMPETENCE}],
             "partners": [],
-            "awarding_institution": {
-                "id": institution_id,
-                "name": profile["name"],
-                "country": profile["country"],
-            },
         },
     )
 

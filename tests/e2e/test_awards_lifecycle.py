@@ -101,7 +101,6 @@ async def test_a_partner_competence_completes_a_pathway_signed_by_the_awarding_i
         await client.onboard(demo_institution(partner, BUILTIN_REVIEW))
         await client.grant(partner, learner.email, "learner")
         learner = await client.login(learner.email, "a-long-password-1")
-        profile = demo_institution(awarding)
         pathway = await client.define_pathway(
             awarding,
             "digital-communicator",
@@ -115,13 +114,9 @@ async def test_a_partner_competence_completes_a_pathway_signed_by_the_awarding_i
                     {"institution_id": partner, "competence_id": COMPETENCE},
                 ],
                 "partners": [partner],
-                "awarding_institution": {
-                    "id": awarding,
-                    "name": profile["name"],
-                    "country": profile["country"],
-                },
             },
         )
+        await client.share_awards(partner, awarding)
         assert pathway["rule"] == "all_of"
 
         await upload_and_approve(client, awarding, learner)

@@ -71,8 +71,33 @@ def test_onboarding_and_catalogue_import_from_the_command_line(
         "digital-communicator",
         headers=admin_auth(platform),
     ).json()
-    assert defined["awarding_institution"]["name"] == institution["name"]
     assert defined["partners"] == ["partner-college"]
+    assert defined["components"][0]["institution_id"] == institution["id"]
+
+    # The partner's side: its awards count toward another institution's pathways once it says so.
+    sharing = f"{platform.urls['accounting']}/institutions/{institution['id']}/award-sharing"
+    shared = microcred(
+        platform,
+        "institution",
+        "share-awards",
+        institution["id"],
+        "partner-college",
+        password="microcred-admin-dev",
+    )
+    assert shared.returncode == 0, shared.stderr
+    listed = httpx.get(sharing, headers=admin_auth(platform)).json()
+    assert [s["shares_awards_with"] for s in listed] == ["partner-college"]
+    stopped = microcred(
+        platform,
+        "institution",
+        "share-awards",
+        institution["id"],
+        "partner-college",
+        "--stop",
+        password="microcred-admin-dev",
+    )
+    assert stopped.returncode == 0, stopped.stderr
+    assert httpx.get(sharing, headers=admin_auth(platform)).json() == []
 
     imported = microcred(
         platform,

@@ -132,3 +132,74 @@ async def test_a_second_evaluator_confirms_large_approvals(platform: Platform) -
     assert too_many.status_code == 422
     assert confirmed.json()["status"] == "decided"
     assert confirmed.json()["evaluators"] == [first.user_id, second.user_id]
+
+
+async def test_reports_pathways_and_award_sharing_belong_to_the_institutions_staff(
+    platform: Platform,
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as http:
+        client = platform_client(platform, http)
+        a, b = f"inst-a-{uuid.uuid4().hex[:6]}", f"inst-b-{uuid.uuid4().hex[:6]}"
+        await client.onboard(demo_institution(a))
+        await client.onboard(demo_institution(b))
+        evaluator_a = await client.evaluator(
+            a, f"eval.{uuid.uuid4().hex[:6]}@example.org", "evaluator-password"
+        )
+        admin_b_email = f"admin.{uuid.uuid4().hex[:6]}@example.org"
+        await client.register(b, "Admin B", admin_b_email, "admin-b-password")
+        await client.grant(b, admin_b_email, "institution_admin")
+        admin_b = await client.login(admin_b_email, "admin-b-password")
+        learner_a = await client.register(
+            a, "Learner", f"learner.{uuid.uuid4().hex[:6]}@example.org", "learner-password"
+        )
+        accounting = f"{platform.urls['accounting']}/institutions"
+        pathway = {
+            "title": "Stacked",
+            "rule": "all_of",
+            "components": [{"institution_id": a, "competence_id": "digcomp-3-1"}],
+        }
+
+        def status(response: httpx.Response) -> int:
+            return response.status_code
+
+        answers = {
+            "report, evaluator": status(
+                await http.get(f"{accounting}/{a}/report", headers=evaluator_a.auth)
+            ),
+            "report, learner": status(
+                await http.get(f"{accounting}/{a}/report", headers=learner_a.auth)
+            ),
+            "report, other institution's admin": status(
+                await http.get(f"{accounting}/{a}/report.csv", headers=admin_b.auth)
+            ),
+            "pathway, evaluator": status(
+                await http.put(
+                    f"{accounting}/{a}/pathways/p", json=pathway, headers=evaluator_a.auth
+                )
+            ),
+            "pathway, other institution's admin": status(
+                await http.put(f"{accounting}/{a}/pathways/p", json=pathway, headers=admin_b.auth)
+            ),
+            "pathway list, learner": status(
+                await http.get(f"{accounting}/{a}/pathways", headers=learner_a.auth)
+            ),
+            "sharing a's awards, b's admin": status(
+                await http.put(f"{accounting}/{a}/award-sharing/{b}", headers=admin_b.auth)
+            ),
+            "sharing b's awards, b's admin": status(
+                await http.put(f"{accounting}/{b}/award-sharing/{a}", headers=admin_b.auth)
+            ),
+            "sharing, anonymous": status(await http.put(f"{accounting}/{b}/award-sharing/{a}")),
+        }
+
+    assert answers == {
+        "report, evaluator": 200,
+        "report, learner": 403,
+        "report, other institution's admin": 403,
+        "pathway, evaluator": 403,
+        "pathway, other institution's admin": 403,
+        "pathway list, learner": 200,
+        "sharing a's awards, b's admin": 403,
+        "sharing b's awards, b's admin": 200,
+        "sharing, anonymous": 401,
+    }

@@ -88,13 +88,15 @@ async def define_pathway(
 ) -> dict[str, Any]:
     """Define or redefine a pathway; learners who already complete it are awarded it now.
 
-    A redefinition never takes back a pathway credential already awarded.
+    A partner's competences count once the partner shares its awards with this institution
+    (``PUT /institutions/{partner}/award-sharing/{institution}``). A redefinition never takes
+    back a pathway credential already awarded.
     """
     require_role(caller, institution_id, "institution_admin")
     problems = definition.check_for(institution_id)
     if problems:
         raise ProblemError(422, "Invalid pathway", "; ".join(problems))
-    return _shown(await accounting.define_pathway(institution_id, pathway_id, definition))
+    return _shown(await accounting.stacking.define(institution_id, pathway_id, definition))
 
 
 @router.get("/institutions/{institution_id}/pathways")
@@ -103,7 +105,7 @@ async def pathways(
 ) -> list[dict[str, Any]]:
     """The institution's pathways (anyone with a role at the institution)."""
     require_role(caller, institution_id, "learner", "evaluator")
-    return [_shown(p) for p in await accounting.institution_pathways(institution_id)]
+    return [_shown(p) for p in await accounting.stacking.institution_pathways(institution_id)]
 
 
 @router.get("/institutions/{institution_id}/pathways/{pathway_id}")
@@ -111,7 +113,60 @@ async def pathway(
     institution_id: InstitutionId, pathway_id: Identifier, accounting: AccountingDep, caller: Caller
 ) -> dict[str, Any]:
     require_role(caller, institution_id, "learner", "evaluator")
-    found = await accounting.pathway(institution_id, pathway_id)
+    found = await accounting.stacking.pathway(institution_id, pathway_id)
     if found is None:
         raise ProblemError(404, "Not found", f"no pathway {pathway_id} at {institution_id}")
     return _shown(found)
+
+
+def _shown_sharing(document: Document) -> dict[str, Any]:
+    return {
+        "institution_id": document["partner_id"],
+        "shares_awards_with": document["awarding_id"],
+        "since": document["since"],
+    }
+
+
+@router.put("/institutions/{institution_id}/award-sharing/{awarding_id}")
+async def share_awards(
+    institution_id: InstitutionId,
+    awarding_id: InstitutionId,
+    accounting: AccountingDep,
+    caller: Caller,
+) -> dict[str, Any]:
+    """Let this institution's competence awards count toward ``awarding_id``'s pathways.
+
+    Institution administrators of this institution only: a pathway naming it as a partner
+    counts nothing of it until it agrees. Learners who now complete such a pathway are awarded
+    it at once.
+    """
+    require_role(caller, institution_id, "institution_admin")
+    if awarding_id == institution_id:
+        raise ProblemError(422, "Invalid partner", "an institution's own awards always count")
+    return _shown_sharing(await accounting.stacking.share(institution_id, awarding_id))
+
+
+@router.delete("/institutions/{institution_id}/award-sharing/{awarding_id}", status_code=204)
+async def stop_sharing_awards(
+    institution_id: InstitutionId,
+    awarding_id: InstitutionId,
+    accounting: AccountingDep,
+    caller: Caller,
+) -> Response:
+    """Stop counting this institution's awards toward ``awarding_id``'s pathways.
+
+    Pathway credentials already awarded stand.
+    """
+    require_role(caller, institution_id, "institution_admin")
+    if not await accounting.stacking.stop_sharing(institution_id, awarding_id):
+        raise ProblemError(404, "Not found", f"{institution_id} shares nothing with {awarding_id}")
+    return Response(status_code=204)
+
+
+@router.get("/institutions/{institution_id}/award-sharing")
+async def award_sharing(
+    institution_id: InstitutionId, accounting: AccountingDep, caller: Caller
+) -> list[dict[str, Any]]:
+    """The institutions this one shares its awards with."""
+    require_role(caller, institution_id, "evaluator")
+    return [_shown_sharing(d) for d in await accounting.stacking.shared_with(institution_id)]

@@ -57,6 +57,12 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
                 settings.parked_sweep_interval_seconds,
                 dead_letter_unknown_evidence,
             ),
+            # What a crash left of a pathway's definition or a new partner's sharing.
+            PeriodicTask(
+                "reconcile-pathways",
+                settings.parked_sweep_interval_seconds,
+                accounting.stacking.reconcile_pending,
+            ),
         ),
     )
     app.state.accounting = accounting

@@ -3,22 +3,29 @@
 Awards follow the ledger: a balance over its threshold holds exactly one active award; a
 reversal that takes it below revokes that award; climbing back over grants a new one (its
 generation counts the revoked ones, so its id is again deterministic). Pathway awards follow the
-competence awards they stack in the same way.
+competence awards they stack (``stacking``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
 from bson.decimal128 import Decimal128
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from microcred_accounting.awards import (
+    RECONCILE_ROUNDS,
+    SOURCE,
+    AwardBook,
+    UnsettledError,
+    award_id_for,
+)
 from microcred_accounting.domain import (
     LedgerEntry,
     balance,
@@ -27,37 +34,24 @@ from microcred_accounting.domain import (
     ects_for,
     ledger_key,
     next_award_step,
-    pathway_revocation_reason,
     threshold_reached,
 )
-from microcred_accounting.pathways import PathwayDefinition, component_key
+from microcred_accounting.pathways import component_key
+from microcred_accounting.stacking import Stacking
 from microcred_shared.contracts import Envelope, envelope_type, topics
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
-    AwardRevokedV1,
     CompetenceAwardedV1,
-    CompetenceSnapshot,
     EvidenceReviewedV1,
     EvidenceSubmittedV1,
     EvidenceWithdrawnV1,
-    InstitutionRef,
-    LearnerProfile,
-    PathwayAwardedV1,
-    PathwaySnapshot,
-    StackedAward,
 )
 from microcred_shared.kafka import DeadLetterPublisher, RawEventPublisher, RefusedEventError
 from microcred_shared.logging import get_logger
 from microcred_shared.mongo import Document
-from microcred_shared.outbox import append_to_outbox, ensure_outbox_index, flush, outbox_fields
+from microcred_shared.outbox import ensure_outbox_index, outbox_fields
 
 log = get_logger(__name__)
-
-SOURCE = "/microcred/accounting"
-
-#: How often an award is re-checked against a balance that moved while it was being changed
-#: (two consumers of one learner overlap only while a consumer group rebalances).
-RECONCILE_ROUNDS = 5
 
 #: Evidence states that wait for an evaluator. Evidence sent back for changes waits for the
 #: learner instead, whose new version is filed as new evidence.
@@ -66,26 +60,6 @@ OPEN_EVIDENCE = ("pending",)
 
 class AccountingPublisher(RawEventPublisher, DeadLetterPublisher, Protocol):
     """What accounting publishes: its events (through the outbox) and refused decisions."""
-
-
-def award_id_for(
-    institution_id: str, learner_id: str, competence_id: str, generation: int = 0
-) -> str:
-    parts = (institution_id, learner_id, competence_id)
-    return deterministic_event_id("award", *parts, *((str(generation),) if generation else ()))
-
-
-def pathway_award_id_for(
-    institution_id: str, learner_id: str, pathway_id: str, generation: int = 0
-) -> str:
-    return deterministic_event_id(
-        "pathway-award", institution_id, learner_id, pathway_id, str(generation)
-    )
-
-
-def pathway_award_key(pathway_document_id: str) -> str:
-    """What a pathway's awards are filed under, apart from any competence's."""
-    return f"pathway:{pathway_document_id}"
 
 
 def ledger_entry(document: Document) -> LedgerEntry:
@@ -110,6 +84,14 @@ class Accounting:
     publisher: AccountingPublisher
     #: How long a decision on evidence never seen filed waits before it is dead-lettered.
     unknown_evidence_grace: timedelta = timedelta(minutes=10)
+    book: AwardBook = field(init=False)
+    stacking: Stacking = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.book = AwardBook(self.database["awards"], self.publisher)
+        self.stacking = Stacking(
+            self.database["pathways"], self.database["award_sharing"], self.book
+        )
 
     @property
     def evidence(self) -> Any:
@@ -128,11 +110,7 @@ class Accounting:
     @property
     def awards(self) -> Any:
         """Competence and pathway awards, each with the events it owes (its outbox)."""
-        return self.database["awards"]
-
-    @property
-    def pathways(self) -> Any:
-        return self.database["pathways"]
+        return self.book.collection
 
     async def ensure_indexes(self) -> None:
         await self.ledger.create_index(
@@ -140,35 +118,49 @@ class Accounting:
         )
         await self.awards.create_index([("learner_id", ASCENDING), ("component_key", ASCENDING)])
         await self.awards.create_index([("institution_id", ASCENDING), ("kind", ASCENDING)])
+        await self.awards.create_index([("learner_id", ASCENDING), ("stacked_keys", ASCENDING)])
         await ensure_outbox_index(self.awards)
         await self.parked.create_index([("evidence_id", ASCENDING)])
         await self.evidence.create_index([("institution_id", ASCENDING), ("status", ASCENDING)])
-        await self.pathways.create_index([("component_keys", ASCENDING)])
-        await self.pathways.create_index([("institution_id", ASCENDING)])
+        await self.stacking.ensure_indexes()
+        await self.book.backfill()
 
     # --- evidence, as intake files and withdraws it -------------------------------------------
 
     async def on_evidence_submitted(self, envelope: Envelope[EvidenceSubmittedV1]) -> None:
         """Remember whose evidence it is and what it claims; a redelivery changes nothing."""
         evidence = envelope.data
-        with contextlib.suppress(DuplicateKeyError):  # a redelivery
+        filed = {
+            "institution_id": envelope.tenant,
+            "learner_id": evidence.learner_id,
+            "competence_id": evidence.competence.id,
+            "competence_title": evidence.competence.title,
+            "hours": Decimal128(evidence.hours),
+            "filed_at": evidence.submitted_at,
+        }
+        try:
             await self.evidence.insert_one(
+                {"_id": evidence.evidence_id, **filed, "status": "pending"}
+            )
+        except DuplicateKeyError:
+            # A redelivery, or the withdrawal was read first and left its mark: complete it.
+            await self.evidence.update_one(
                 {
                     "_id": evidence.evidence_id,
                     "institution_id": envelope.tenant,
-                    "learner_id": evidence.learner_id,
-                    "competence_id": evidence.competence.id,
-                    "competence_title": evidence.competence.title,
-                    "hours": Decimal128(evidence.hours),
-                    "status": "pending",
-                    "filed_at": evidence.submitted_at,
-                }
+                    "learner_id": {"$exists": False},
+                },
+                {"$set": filed},
             )
         await self._apply_parked(evidence.evidence_id)
 
     async def on_evidence_withdrawn(self, envelope: Envelope[EvidenceWithdrawnV1]) -> None:
-        """Withdrawn evidence no longer waits for a decision (it never counted any hours)."""
-        await self.evidence.update_one(
+        """Withdrawn evidence no longer waits for a decision (it never counted any hours).
+
+        The two topics are read apart: a withdrawal read before its evidence leaves a mark that
+        the evidence, when it is read, completes (still withdrawn).
+        """
+        withdrawn = await self.evidence.update_one(
             {
                 "_id": envelope.data.evidence_id,
                 "institution_id": envelope.tenant,
@@ -176,45 +168,98 @@ class Accounting:
             },
             {"$set": {"status": "withdrawn"}},
         )
+        if withdrawn.matched_count == 0:
+            with contextlib.suppress(DuplicateKeyError):  # filed meanwhile, or foreign
+                await self.evidence.update_one(
+                    {"_id": envelope.data.evidence_id},
+                    {
+                        "$setOnInsert": {
+                            "institution_id": envelope.tenant,
+                            "status": "withdrawn",
+                        }
+                    },
+                    upsert=True,
+                )
+            await self.evidence.update_one(
+                {
+                    "_id": envelope.data.evidence_id,
+                    "institution_id": envelope.tenant,
+                    "status": {"$in": list(OPEN_EVIDENCE)},
+                },
+                {"$set": {"status": "withdrawn"}},
+            )
 
     async def _apply_parked(self, evidence_id: str) -> None:
         """Apply the decisions that waited for this evidence, in the order they were decided."""
         cursor = self.parked.find({"evidence_id": evidence_id, "refused": None})
         for parked in sorted([d async for d in cursor], key=lambda d: d["decided_at"]):
+            # Claimed first, so that the sweep never dead-letters a decision being applied.
+            await self.parked.update_one({"_id": parked["_id"]}, {"$set": {"applying": True}})
             envelope = envelope_type(EvidenceReviewedV1).model_validate_json(parked["event"])
             try:
                 await self.on_evidence_reviewed(envelope)
             except RefusedEventError as refused:
-                # Its dead-letter moment has passed; the refusal stays on record with the reason.
                 log.warning("ledger.parked_refused", evidence_id=evidence_id, reason=refused.reason)
-                await self.parked.update_one(
-                    {"_id": parked["_id"]}, {"$set": {"refused": refused.reason}}
-                )
+                await self._dead_letter(parked, envelope, refused.reason)
                 continue
             await self.parked.delete_one({"_id": parked["_id"]})
+
+    async def _dead_letter(
+        self, parked: Document, envelope: Envelope[EvidenceReviewedV1], reason: str
+    ) -> None:
+        """Refuse a parked decision for good: on record first, then on the dead-letter topic.
+
+        The mark says the dead letter is owed, so a crash before it is sent leaves the sweep
+        to send it.
+        """
+        await self.parked.update_one(
+            {"_id": parked["_id"]},
+            {"$set": {"refused": reason, "dead_letter_owed": True}},
+        )
+        await self.publisher.publish_dead_letter(
+            topics.EVIDENCE_REVIEWED, envelope.key(), envelope.to_bytes(), reason
+        )
+        await self.parked.update_one(
+            {"_id": parked["_id"]},
+            {"$set": {"dead_letter_owed": False, "dead_lettered_at": datetime.now(UTC)}},
+        )
 
     async def dead_letter_stale_parked(self, now: datetime | None = None) -> int:
         """Dead-letter the decisions whose evidence was not filed within the grace period.
 
         A decision may overtake its evidence by moments (the topics are read apart); one that
         waits longer names evidence that was never filed, and goes where refused decisions go.
+        Returns how many were dead-lettered.
         """
         cutoff = (now or datetime.now(UTC)) - self.unknown_evidence_grace
-        stale = self.parked.find({"refused": None, "parked_at": {"$lte": cutoff}})
         dead_lettered = 0
-        async for parked in stale:
+        owed = self.parked.find({"dead_letter_owed": True, "parked_at": {"$lte": cutoff}})
+        stale = self.parked.find(
+            {"refused": None, "applying": {"$ne": True}, "parked_at": {"$lte": cutoff}}
+        )
+        for parked in [d async for d in owed] + [d async for d in stale]:
             envelope = envelope_type(EvidenceReviewedV1).model_validate_json(parked["event"])
-            reason = (
-                f"unknown evidence: {envelope.data.evidence_id} was not filed within "
-                f"{int(self.unknown_evidence_grace.total_seconds())} s of the decision"
-            )
-            await self.publisher.publish_dead_letter(
-                topics.EVIDENCE_REVIEWED, envelope.key(), envelope.to_bytes(), reason
-            )
-            await self.parked.update_one(
-                {"_id": parked["_id"], "refused": None},
-                {"$set": {"refused": reason, "dead_lettered_at": datetime.now(UTC)}},
-            )
+            evidence_id = envelope.data.evidence_id
+            if parked["refused"] is None:
+                if await self.evidence.find_one(
+                    {"_id": evidence_id, "learner_id": {"$exists": True}}
+                ):
+                    # Filed after all (a crash came between parking and applying).
+                    await self._apply_parked(evidence_id)
+                    continue
+                reason = (
+                    f"unknown evidence: {evidence_id} was not filed within "
+                    f"{int(self.unknown_evidence_grace.total_seconds())} s of the decision"
+                )
+                claimed = await self.parked.update_one(
+                    {"_id": parked["_id"], "refused": None, "applying": {"$ne": True}},
+                    {"$set": {"refused": reason, "dead_letter_owed": True}},
+                )
+                if not claimed.modified_count:
+                    continue  # another instance, or the evidence, got there first
+            else:
+                reason = parked["refused"]
+            await self._dead_letter(parked, envelope, reason)
             dead_lettered += 1
         return dead_lettered
 
@@ -227,7 +272,9 @@ class Accounting:
         evidence must never move hours, whoever published it.
         """
         review = envelope.data
-        filed = await self.evidence.find_one({"_id": review.evidence_id})
+        filed = await self.evidence.find_one(
+            {"_id": review.evidence_id, "learner_id": {"$exists": True}}
+        )
         if filed is None:
             raise UnknownEvidenceError(review.evidence_id)
         mismatches = [
@@ -268,7 +315,9 @@ class Accounting:
             return
         log.info("ledger.decision_parked", evidence_id=envelope.data.evidence_id)
         # The evidence may have been filed between the check and the insert.
-        if await self.evidence.find_one({"_id": envelope.data.evidence_id}, {"_id": 1}):
+        if await self.evidence.find_one(
+            {"_id": envelope.data.evidence_id, "learner_id": {"$exists": True}}, {"_id": 1}
+        ):
             await self._apply_parked(envelope.data.evidence_id)
 
     async def on_evidence_reviewed(self, envelope: Envelope[EvidenceReviewedV1]) -> None:
@@ -357,15 +406,6 @@ class Accounting:
 
     # --- competence awards ---------------------------------------------------------------------
 
-    async def _latest_award(self, learner_id: str, key: str) -> Document | None:
-        """The newest award (highest generation) of one competence or pathway for a learner."""
-        cursor = (
-            self.awards.find({"learner_id": learner_id, "component_key": key})
-            .sort("generation", DESCENDING)
-            .limit(1)
-        )
-        return next(iter([d async for d in cursor]), None)
-
     async def reconcile_competence(self, institution_id: str, review: EvidenceReviewedV1) -> None:
         """Grant or revoke the competence's award until it matches the balance, then publish."""
         key = component_key(institution_id, review.competence.id)
@@ -376,7 +416,7 @@ class Accounting:
             )
             entries = [ledger_entry(d) for d in documents]
             hours = balance(entries)
-            current = await self._latest_award(review.learner_id, key)
+            current = await self.book.latest(review.learner_id, key)
             step = next_award_step(
                 current["status"] if current else None, threshold_reached(hours, review.competence)
             )
@@ -394,10 +434,12 @@ class Accounting:
                     _approval_of(documents, reversal),
                     reversal["reason"] if reversal else "",
                 )
-                await self._revoke(current, reason)
-        await self._flush_pending(review.learner_id, key)
+                await self.book.revoke(current, reason)
+        else:
+            raise UnsettledError(f"award {key} of {review.learner_id} kept changing")
+        await self.book.flush_pending(review.learner_id, key)
         if changed or review.decision in ("approved", "reversed"):
-            await self.reconcile_pathways_with(review.learner_id, key)
+            await self.stacking.reconcile_with(review.learner_id, key)
 
     async def _grant_competence(
         self,
@@ -458,209 +500,6 @@ class Accounting:
                 }
             )
             log.info("award.granted", award_id=award_id, hours=str(hours))
-        except DuplicateKeyError:
-            pass
-
-    async def _revoke(self, award: Document, reason: str) -> bool:
-        """Revoke an active award (once: the filter guards the transition) and announce it."""
-        revoked_at = datetime.now(UTC)
-        event = Envelope.wrap(
-            AwardRevokedV1(
-                award_id=award["_id"],
-                learner_id=award["learner_id"],
-                award_kind=award["kind"],
-                achievement_id=award["achievement_id"],
-                title=award["title"],
-                reason=reason,
-                revoked_at=revoked_at,
-            ),
-            source=SOURCE,
-            subject=award["_id"],
-            tenant=award["institution_id"],
-            event_id=deterministic_event_id("award-revoked", award["_id"]),
-            time=revoked_at,
-        )
-        outbox = append_to_outbox(event)
-        result = await self.awards.update_one(
-            {"_id": award["_id"], "status": "active"},
-            {
-                "$set": {
-                    **outbox["$set"],
-                    "status": "revoked",
-                    "revoked_at": revoked_at,
-                    "revocation_reason": reason,
-                },
-                "$push": outbox["$push"],
-            },
-        )
-        if result.modified_count:
-            log.info("award.revoked", award_id=award["_id"], kind=award["kind"])
-        return bool(result.modified_count)
-
-    async def _flush_pending(self, learner_id: str, key: str) -> None:
-        pending = self.awards.find(
-            {"learner_id": learner_id, "component_key": key, "outbox_pending": True}, {"_id": 1}
-        )
-        for document in [d async for d in pending]:
-            await flush(self.awards, document["_id"], self.publisher)
-
-    # --- pathways ------------------------------------------------------------------------------
-
-    async def define_pathway(
-        self, institution_id: str, pathway_id: str, definition: PathwayDefinition
-    ) -> Document:
-        """Store (or replace) a pathway, then award it to every learner it is now complete for."""
-        snapshot = definition.snapshot(pathway_id)
-        document = {
-            "_id": f"{institution_id}/{pathway_id}",
-            "institution_id": institution_id,
-            "pathway_id": pathway_id,
-            "definition": definition.model_dump(mode="json"),
-            "component_keys": [
-                component_key(c.institution_id, c.competence_id) for c in snapshot.components
-            ],
-            "updated_at": datetime.now(UTC),
-        }
-        await self.pathways.replace_one({"_id": document["_id"]}, document, upsert=True)
-        learners = {
-            d["learner_id"]
-            async for d in self.awards.find(
-                {
-                    "kind": "competence",
-                    "status": "active",
-                    "component_key": {"$in": document["component_keys"]},
-                },
-                {"learner_id": 1},
-            )
-        }
-        for learner_id in sorted(learners):
-            await self._reconcile_pathway(document, learner_id)
-        return document
-
-    async def pathway(self, institution_id: str, pathway_id: str) -> Document | None:
-        document: Document | None = await self.pathways.find_one(
-            {"_id": f"{institution_id}/{pathway_id}"}
-        )
-        return document
-
-    async def institution_pathways(self, institution_id: str) -> list[Document]:
-        cursor = self.pathways.find({"institution_id": institution_id}).sort("pathway_id")
-        return [d async for d in cursor]
-
-    async def reconcile_pathways_with(self, learner_id: str, key: str) -> None:
-        """Bring in step every pathway (of any institution) that stacks the competence ``key``."""
-        async for pathway in self.pathways.find({"component_keys": key}):
-            await self._reconcile_pathway(pathway, learner_id)
-
-    async def _active_awards(self, learner_id: str, keys: list[str]) -> dict[str, Document]:
-        cursor = self.awards.find(
-            {
-                "learner_id": learner_id,
-                "kind": "competence",
-                "status": "active",
-                "component_key": {"$in": keys},
-            }
-        )
-        return {d["component_key"]: d async for d in cursor}
-
-    async def _revoked_among(self, award_ids: list[str]) -> list[str]:
-        cursor = self.awards.find({"_id": {"$in": award_ids}, "status": "revoked"}, {"_id": 1})
-        return [d["_id"] async for d in cursor]
-
-    async def _reconcile_pathway(self, pathway: Document, learner_id: str) -> None:
-        definition = PathwayDefinition.model_validate(pathway["definition"])
-        snapshot = definition.snapshot(pathway["pathway_id"])
-        key = pathway_award_key(pathway["_id"])
-        for _ in range(RECONCILE_ROUNDS):
-            active = await self._active_awards(learner_id, pathway["component_keys"])
-            current = await self._latest_award(learner_id, key)
-            complete = len(active) >= snapshot.required
-            step = next_award_step(current["status"] if current else None, complete)
-            if step == "revoke" and current is not None:
-                lost = await self._revoked_among(current["stacked_award_ids"])
-                if not lost:
-                    # Redefined since it was awarded: a credential is taken back only when an
-                    # award it stacks is, never because the institution changed the rules.
-                    break
-                titles = [t for a, t in current["stacked_titles"].items() if a in lost]
-                reason = pathway_revocation_reason(
-                    snapshot.title, titles, len(active), snapshot.required
-                )
-                await self._revoke(current, reason)
-            elif step == "grant":
-                generation = current["generation"] + 1 if current else 0
-                await self._grant_pathway(definition, snapshot, key, learner_id, active, generation)
-            else:
-                break
-        await self._flush_pending(learner_id, key)
-
-    async def _grant_pathway(
-        self,
-        definition: PathwayDefinition,
-        snapshot: PathwaySnapshot,
-        key: str,
-        learner_id: str,
-        active: dict[str, Document],
-        generation: int,
-    ) -> None:
-        institution_id = definition.awarding_institution.id
-        award_id = pathway_award_id_for(institution_id, learner_id, snapshot.id, generation)
-        stacked = sorted(active.values(), key=lambda d: (d["awarded_at"], d["_id"]))
-        hours = sum((d["hours"].to_decimal() for d in stacked), Decimal(0))
-        ects = sum((d["ects"].to_decimal() for d in stacked), Decimal(0))
-        awarded_at = datetime.now(UTC)
-        event = Envelope.wrap(
-            PathwayAwardedV1(
-                award_id=award_id,
-                learner_id=learner_id,
-                # The newest award knows the learner's name and address best.
-                learner=LearnerProfile.model_validate(stacked[-1]["learner"]),
-                institution=definition.awarding_institution,
-                pathway=snapshot,
-                stacked=tuple(
-                    StackedAward(
-                        award_id=d["_id"],
-                        institution=InstitutionRef.model_validate(d["institution"]),
-                        competence=CompetenceSnapshot.model_validate(d["competence"]),
-                        hours=d["hours"].to_decimal(),
-                        ects=d["ects"].to_decimal(),
-                        awarded_at=d["awarded_at"],
-                    )
-                    for d in stacked
-                ),
-                hours=hours,
-                ects=ects,
-                awarded_at=awarded_at,
-            ),
-            source=SOURCE,
-            subject=award_id,
-            tenant=institution_id,
-            event_id=deterministic_event_id("pathway-awarded", award_id),
-            time=awarded_at,
-        )
-        try:
-            await self.awards.insert_one(
-                {
-                    "_id": award_id,
-                    "kind": "pathway",
-                    "institution_id": institution_id,
-                    "learner_id": learner_id,
-                    "achievement_id": snapshot.id,
-                    "component_key": key,
-                    "generation": generation,
-                    "title": snapshot.title,
-                    "status": "active",
-                    "hours": Decimal128(hours),
-                    "ects": Decimal128(ects),
-                    "awarded_at": awarded_at,
-                    "revoked_at": None,
-                    "revocation_reason": None,
-                    "stacked_award_ids": [d["_id"] for d in stacked],
-                    "stacked_titles": {d["_id"]: d["title"] for d in stacked},
-                    **outbox_fields([event]),
-                }
-            )
-            log.info("pathway.awarded", award_id=award_id, pathway=key)
         except DuplicateKeyError:
             pass
 

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from microcred_shared.contracts.envelope import InstitutionId
 from microcred_shared.contracts.events import (
-    InstitutionRef,
     LongText,
     PathwayComponent,
     PathwaySnapshot,
@@ -47,10 +46,10 @@ class PathwayDefinition(BaseModel):
     partners: tuple[InstitutionId, ...] = Field(
         default=(),
         max_length=50,
-        description="Partner institutions whose competence awards count toward the pathway.",
-    )
-    awarding_institution: InstitutionRef = Field(
-        description="The awarding body as the larger credential names it; it signs it."
+        description=(
+            "Partner institutions whose competence awards count toward the pathway, once each "
+            "shares its awards with this institution."
+        ),
     )
 
     @model_validator(mode="after")
@@ -70,8 +69,10 @@ class PathwayDefinition(BaseModel):
     def check_for(self, institution_id: str) -> list[str]:
         """Problems of this definition for ``institution_id`` (empty when it may stand)."""
         problems = []
-        if self.awarding_institution.id != institution_id:
-            problems.append("awarding_institution.id must be the institution defining it")
+        if not any(c.institution_id == institution_id for c in self.components):
+            problems.append(
+                "a pathway stacks at least one of the awarding institution's own competences"
+            )
         if institution_id in self.partners:
             problems.append("an institution is not its own partner")
         allowed = {institution_id, *self.partners}

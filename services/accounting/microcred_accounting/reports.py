@@ -13,13 +13,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from microcred_accounting.awards import pathway_award_key
 from microcred_accounting.domain import balance, ects_for, standing_approvals
-from microcred_accounting.handlers import (
-    OPEN_EVIDENCE,
-    Accounting,
-    ledger_entry,
-    pathway_award_key,
-)
+from microcred_accounting.handlers import OPEN_EVIDENCE, Accounting, ledger_entry
 from microcred_accounting.pathways import PathwayDefinition, component_key
 from microcred_shared.contracts.events import CompetenceSnapshot
 from microcred_shared.mongo import Document
@@ -110,18 +106,26 @@ class ReadSide:
                 }
             )
         pathways = []
-        for pathway in await self.accounting.institution_pathways(institution_id):
+        # A partner's awards show only where the partner shares them with this institution.
+        sharing = {institution_id} | await self.accounting.stacking.partners_sharing_with(
+            institution_id
+        )
+        held = {
+            k
+            for k, d in latest.items()
+            if d["kind"] == "competence"
+            and d["status"] == "active"
+            and d["institution_id"] in sharing
+        }
+        for pathway in await self.accounting.stacking.institution_pathways(institution_id):
             definition = PathwayDefinition.model_validate(pathway["definition"])
-            held = {
-                k
-                for k, d in latest.items()
-                if d["kind"] == "competence" and d["status"] == "active"
-            }
             components = [
                 {
                     "institution_id": c.institution_id,
                     "competence_id": c.competence_id,
-                    "title": titles.get(component_key(c.institution_id, c.competence_id)),
+                    "title": titles.get(component_key(c.institution_id, c.competence_id))
+                    if c.institution_id in sharing
+                    else None,
                     "awarded": component_key(c.institution_id, c.competence_id) in held,
                 }
                 for c in definition.components
@@ -170,7 +174,7 @@ class ReadSide:
                 {"competence_id": 1, "competence_title": 1, "hours": 1},
             )
         ]
-        pathways = await accounting.institution_pathways(institution_id)
+        pathways = await accounting.stacking.institution_pathways(institution_id)
         return build_report(
             institution_id, ledger, awards, open_evidence, pathways, months, now or _now()
         )

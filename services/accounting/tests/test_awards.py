@@ -11,13 +11,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from bson.decimal128 import Decimal128
 from pymongo.asynchronous.database import AsyncDatabase
 
-from microcred_accounting.handlers import Accounting, award_id_for
+from microcred_accounting.awards import award_id_for
+from microcred_accounting.handlers import Accounting
 from microcred_accounting.reports import ReadSide
 from microcred_shared.contracts import topics
 from microcred_shared.testing.fakes import RecordingPublisher
-from services.accounting.tests.ledger_samples import TENANT, post, reviewed
+from services.accounting.tests.ledger_samples import TENANT, filed, post, reviewed
 
 pytestmark = pytest.mark.integration
 
@@ -126,3 +128,76 @@ async def test_a_decision_on_evidence_never_filed_is_dead_lettered_after_the_gra
     # Filed after all: the dead-lettered decision stays refused and moves no hours.
     await post(accounting, reviewed("never-filed", decision="rejected"))
     assert await accounting.ledger.count_documents({}) == 0
+
+
+async def test_a_parked_decision_refused_when_its_evidence_arrives_is_dead_lettered(
+    accounting: Accounting,
+) -> None:
+    # Another institution's decision overtakes the evidence it names.
+    foreign = reviewed("e1", tenant="inst-z")
+    await accounting.on_evidence_reviewed(foreign)
+    await accounting.on_evidence_submitted(filed(reviewed("e1")))
+
+    publisher = accounting.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    [(topic, event, reason)] = publisher.dead_letters
+    assert (topic, event["id"]) == (topics.EVIDENCE_REVIEWED, foreign.id)
+    assert "institution is inst-a, not inst-z" in reason
+    assert await accounting.ledger.count_documents({}) == 0
+    later = datetime.now(UTC) + accounting.unknown_evidence_grace + timedelta(seconds=1)
+    assert await accounting.dead_letter_stale_parked(now=later) == 0  # sent once
+
+
+async def test_the_sweep_applies_a_parked_decision_whose_evidence_came_after_all(
+    accounting: Accounting,
+) -> None:
+    # A crash came between filing the evidence and applying what waited for it.
+    decision = reviewed("e1")
+    await accounting.on_evidence_reviewed(decision)
+    await accounting.evidence.insert_one(
+        {
+            "_id": "e1",
+            "institution_id": TENANT,
+            "learner_id": "l-1",
+            "competence_id": "c-1",
+            "competence_title": "Competence c-1",
+            "hours": Decimal128("30"),
+            "status": "pending",
+        }
+    )
+    later = datetime.now(UTC) + accounting.unknown_evidence_grace + timedelta(seconds=1)
+
+    assert await accounting.dead_letter_stale_parked(now=later) == 0
+    publisher = accounting.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    assert publisher.dead_letters == []
+    assert await accounting.ledger.count_documents({}) == 1
+    assert await accounting.parked.count_documents({}) == 0
+
+
+async def test_awards_stored_before_revocation_existed_are_upgraded_and_revocable(
+    accounting: Accounting,
+) -> None:
+    for evidence in ("e1", "e2", "e3"):
+        await post(accounting, reviewed(evidence))
+    # As the award was stored before awards could be revoked.
+    await accounting.awards.update_many(
+        {},
+        {
+            "$unset": {
+                "kind": "",
+                "status": "",
+                "generation": "",
+                "achievement_id": "",
+                "component_key": "",
+                "title": "",
+            },
+            "$set": {"competence_id": "c-1"},
+        },
+    )
+    assert await accounting.book.backfill() == 1
+    assert await accounting.book.backfill() == 0
+
+    await accounting.on_evidence_reviewed(reviewed("e1", decision="reversed"))
+    [revoked] = published(accounting, topics.AWARD_REVOKED)
+    assert revoked["data"]["award_id"] == award_id_for(TENANT, "l-1", "c-1")

@@ -10,8 +10,9 @@ order the decisions arrive in (a reversal may come before its approval), copies 
 Whatever it draws, every balance is the sum of the approved hours no reversal overturned, every
 decision is posted once, and the awards follow a reference model that replays the same
 sequence: an award is granted each time a balance reaches its threshold without an active award,
-revoked each time it falls below with one, and at the end exactly the competences and the
-pathway over their thresholds hold an active award.
+revoked each time it falls below with one; the pathway's award is revoked when an award it
+stacks is, and granted whenever the pathway is complete without one; and at the end exactly the
+competences and the pathway over their thresholds hold an active award.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class AwardModel:
     active: set[str] = field(default_factory=set)
     grants: dict[str, int] = field(default_factory=dict)
     revocations: dict[str, int] = field(default_factory=dict)
+    stacked: set[str] = field(default_factory=set)
 
     def balance(self, competence_id: str) -> Decimal:
         return sum(
@@ -104,9 +106,16 @@ class AwardModel:
             self.reversed_ids.add(filed.evidence_id)
         competence = filed.competence.id
         self._follow(competence, self.balance(competence) >= THRESHOLD)
-        if self.required is not None:
-            held = sum(1 for c in COMPETENCES if c.id in self.active)
-            self._follow(PATHWAY, held >= self.required)
+        if self.required is None:
+            return
+        held = {c.id for c in COMPETENCES if c.id in self.active}
+        # A pathway award goes when an award it stacks goes, and comes back (stacking what is
+        # left) if the pathway is still complete.
+        if PATHWAY in self.active and not self.stacked <= held:
+            self._follow(PATHWAY, over=False)
+        if PATHWAY not in self.active and len(held) >= self.required:
+            self._follow(PATHWAY, over=True)
+            self.stacked = held
 
 
 def replay(sequence: Sequence[tuple[Filed, str]], required: int | None = None) -> AwardModel:
@@ -180,7 +189,6 @@ def pathway_of(tenant: str, required: int) -> PathwayDefinition:
         components=tuple(
             PathwayComponent(institution_id=tenant, competence_id=c.id) for c in COMPETENCES
         ),
-        awarding_institution=institution(tenant),
     )
 
 
@@ -227,7 +235,7 @@ async def test_balances_and_awards_survive_duplicates_reorderings_and_restarts(
     publisher = RecordingPublisher()
     accounting = Accounting(database, publisher)
     await accounting.ensure_indexes()
-    await accounting.define_pathway(tenant, PATHWAY, pathway_of(tenant, required))
+    await accounting.stacking.define(tenant, PATHWAY, pathway_of(tenant, required))
     if not late_filing:
         for filed in evidence:
             await accounting.on_evidence_submitted(filing(tenant, filed))

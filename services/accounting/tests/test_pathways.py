@@ -12,12 +12,11 @@ from microcred_accounting.handlers import Accounting
 from microcred_accounting.pathways import PathwayDefinition
 from microcred_accounting.reports import ReadSide
 from microcred_shared.contracts import topics
-from microcred_shared.contracts.events import InstitutionRef, PathwayComponent
+from microcred_shared.contracts.events import PathwayComponent
 from microcred_shared.testing.fakes import RecordingPublisher
 from services.accounting.tests.ledger_samples import TENANT, post, reviewed
 
 PARTNER = "inst-b"
-AWARDING = InstitutionRef(id=TENANT, name="Inst A", country="PT")
 
 
 def definition(
@@ -37,7 +36,6 @@ def definition(
                 PathwayComponent(institution_id=i, competence_id=c) for i, c in components
             ],
             "partners": partners,
-            "awarding_institution": AWARDING,
         }
     )
 
@@ -68,17 +66,35 @@ async def test_a_partner_competence_counts_and_the_awarding_institution_signs(
     accounting: Accounting,
 ) -> None:
     pathway = definition([(TENANT, "c-1"), (PARTNER, "c-9")], partners=(PARTNER,))
-    await accounting.define_pathway(TENANT, "p-1", pathway)
+    await accounting.stacking.define(TENANT, "p-1", pathway)
 
     await earn(accounting, "c-1")
     assert published(accounting, topics.PATHWAY_AWARDED) == []
     await earn(accounting, "c-9", tenant=PARTNER)
+    # Named as a partner, the partner has not agreed yet: its award counts for nothing, and
+    # the awarding institution does not even see it.
+    assert published(accounting, topics.PATHWAY_AWARDED) == []
+    [hidden] = (await ReadSide(accounting).progress(TENANT, "l-1"))["pathways"]
+    assert [c["awarded"] for c in hidden["components"]] == [True, False]
+    assert hidden["components"][1]["title"] is None
+
+    await accounting.stacking.share(PARTNER, TENANT)
+    await accounting.stacking.share(PARTNER, TENANT)  # agreed twice: nothing more
     await post(accounting, reviewed(f"{PARTNER}-c-9-2", tenant=PARTNER, competence="c-9"))
 
     [awarded] = published(accounting, topics.PATHWAY_AWARDED)
     assert awarded["tenant"] == TENANT
     data = awarded["data"]
-    assert data["institution"]["id"] == TENANT
+    # The awarding institution as intake described it on its own award, not as anyone claims.
+    assert data["institution"] == {
+        "id": TENANT,
+        "name": TENANT.upper(),
+        "country": "PT",
+        "awarding_body_name": None,
+        "awarding_body_country": None,
+        "quality_assurance": "",
+        "url": None,
+    }
     assert data["pathway"]["title"] == "Digital citizen"
     assert data["pathway"]["required"] == 2
     assert {(s["institution"]["id"], s["competence"]["id"]) for s in data["stacked"]} == {
@@ -101,7 +117,7 @@ async def test_a_partner_competence_counts_and_the_awarding_institution_signs(
 @pytest.mark.integration
 async def test_n_of_pathway_is_revoked_when_a_stacked_award_is(accounting: Accounting) -> None:
     pathway = definition([(TENANT, "c-1"), (TENANT, "c-2"), (TENANT, "c-3")], "n_of", 2)
-    await accounting.define_pathway(TENANT, "p-1", pathway)
+    await accounting.stacking.define(TENANT, "p-1", pathway)
     await earn(accounting, "c-1")
     await earn(accounting, "c-2")
     assert len(published(accounting, topics.PATHWAY_AWARDED)) == 1
@@ -124,19 +140,49 @@ async def test_n_of_pathway_is_revoked_when_a_stacked_award_is(accounting: Accou
 
 
 @pytest.mark.integration
+async def test_a_substitute_keeps_the_pathway_but_its_credential_is_issued_anew(
+    accounting: Accounting,
+) -> None:
+    """A credential never cites a revoked one.
+
+    Losing a stacked award revokes the pathway's, and a new one stacks the awards left when
+    they still complete it.
+    """
+    pathway = definition([(TENANT, "c-1"), (TENANT, "c-2"), (TENANT, "c-3")], "n_of", 2)
+    await accounting.stacking.define(TENANT, "p-1", pathway)
+    for competence in ("c-1", "c-2", "c-3"):
+        await earn(accounting, competence)
+    [first] = published(accounting, topics.PATHWAY_AWARDED)
+    assert len(first["data"]["stacked"]) == 2  # complete with two: the third came later
+
+    await accounting.on_evidence_reviewed(
+        reviewed(f"{TENANT}-c-1-0", decision="reversed", competence="c-1")
+    )
+
+    _, second = published(accounting, topics.PATHWAY_AWARDED)
+    assert {s["competence"]["id"] for s in second["data"]["stacked"]} == {"c-2", "c-3"}
+    pathway_revocations = [
+        e
+        for e in published(accounting, topics.AWARD_REVOKED)
+        if e["data"]["award_kind"] == "pathway"
+    ]
+    assert [e["data"]["award_id"] for e in pathway_revocations] == [first["data"]["award_id"]]
+
+
+@pytest.mark.integration
 async def test_defining_a_pathway_awards_learners_who_already_complete_it(
     accounting: Accounting,
 ) -> None:
     await earn(accounting, "c-1")
     await earn(accounting, "c-2")
     both = definition([(TENANT, "c-1"), (TENANT, "c-2")])
-    await accounting.define_pathway(TENANT, "p-1", both)
+    await accounting.stacking.define(TENANT, "p-1", both)
     [awarded] = published(accounting, topics.PATHWAY_AWARDED)
     assert awarded["data"]["learner_id"] == "l-1"
 
     # Redefined to need a competence the learner lacks, and without one they hold: the
     # credential already awarded is not taken back, whatever is decided next.
-    await accounting.define_pathway(TENANT, "p-1", definition([(TENANT, "c-1"), (TENANT, "c-3")]))
+    await accounting.stacking.define(TENANT, "p-1", definition([(TENANT, "c-1"), (TENANT, "c-3")]))
     await post(accounting, reviewed("extra-1", competence="c-1"))
     await post(accounting, reviewed("extra-2", competence="c-2"))
     assert published(accounting, topics.AWARD_REVOKED) == []
@@ -160,9 +206,10 @@ def test_a_definition_must_be_coherent() -> None:
     assert foreign.check_for(TENANT) == [
         "component inst-z/c-1: inst-z is not this institution or one of its named partners"
     ]
-    assert "awarding_institution.id must be the institution defining it" in foreign.check_for(
-        PARTNER
-    )
+    only_partners = definition([(PARTNER, "c-1")], partners=(PARTNER,))
+    assert only_partners.check_for(TENANT) == [
+        "a pathway stacks at least one of the awarding institution's own competences"
+    ]
     assert (
         definition([(TENANT, "c-1"), (PARTNER, "c-2")], partners=(PARTNER,)).check_for(TENANT) == []
     )

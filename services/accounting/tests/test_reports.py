@@ -155,3 +155,27 @@ async def test_the_report_counts_hours_awards_and_what_still_waits(
 def test_months_are_counted_back_from_now() -> None:
     now = datetime(2026, 1, 31, tzinfo=UTC)
     assert last_months(now + timedelta(days=1), 1) == ["2026-02"]
+
+
+@pytest.mark.integration
+async def test_a_withdrawal_read_before_its_evidence_still_withdraws_it(
+    accounting: Accounting,
+) -> None:
+    evidence = reviewed("w-early", hours="8", learner="l-2")
+    await accounting.on_evidence_withdrawn(
+        Envelope.wrap(
+            EvidenceWithdrawnV1(
+                evidence_id="w-early", learner_id="l-2", withdrawn_at=datetime.now(UTC)
+            ),
+            source="/tests",
+            subject="w-early",
+            tenant=TENANT,
+        )
+    )
+    await accounting.on_evidence_submitted(filed(evidence))
+    await accounting.on_evidence_submitted(filed(evidence))  # redelivered
+
+    report = await ReadSide(accounting).report(TENANT, months=1)
+    assert report["totals"]["pending_evidence"] == 0
+    stored = await accounting.evidence.find_one({"_id": "w-early"})
+    assert (stored["status"], stored["learner_id"]) == ("withdrawn", "l-2")

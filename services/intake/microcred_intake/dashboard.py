@@ -205,7 +205,8 @@ class _Sorted:
 
     approved: dict[str, Decimal] = field(default_factory=dict)
     pending: dict[str, Decimal] = field(default_factory=dict)
-    local: dict[str, _Local] = field(default_factory=dict)
+    competence_local: dict[str, _Local] = field(default_factory=dict)
+    pathway_local: dict[str, _Local] = field(default_factory=dict)
     competence_badges: dict[str, list[Document]] = field(default_factory=dict)
     pathway_badges: dict[str, list[Document]] = field(default_factory=dict)
 
@@ -218,14 +219,20 @@ class _Sorted:
             hours = _decimal(record["hours"])
             self.pending[competence] = self.pending.get(competence, Decimal(0)) + hours
         if record.get("award_id"):
-            self.local.setdefault(competence, _Local()).award_ids.add(record["award_id"])
+            self.competence_local.setdefault(competence, _Local()).award_ids.add(record["award_id"])
 
-    def add_badge(self, badge: Document, competence: bool) -> None:
+    def add_badge(self, badge: Document) -> None:
+        """A badge under its competence or its pathway, as the issuer marked its credential.
+
+        A badge kept before intake stored the kind counts as a competence's.
+        """
         achievement = str(badge.get("competence_id") or "")
-        kept = self.competence_badges if competence else self.pathway_badges
+        pathway = badge.get("kind") == "pathway"
+        kept = self.pathway_badges if pathway else self.competence_badges
         kept.setdefault(achievement, []).append(badge)
         if badge.get("award_id"):
-            self.local.setdefault(achievement, _Local()).award_ids.add(badge["award_id"])
+            local = self.pathway_local if pathway else self.competence_local
+            local.setdefault(achievement, _Local()).award_ids.add(badge["award_id"])
 
 
 def dashboard(
@@ -249,14 +256,7 @@ def dashboard(
     for badge in records.badges:
         if not badge.get("title") or not badge.get("issued_at"):
             continue  # no credential intake was told of
-        # A competence of the catalogue (or one accounting reports), or else a pathway: pathway
-        # credentials carry the pathway's id as their achievement's code.
-        achievement = str(badge.get("competence_id") or "")
-        mine.add_badge(
-            badge,
-            competence=achievement not in ledger_pathways
-            and (achievement in catalogue or achievement in ledger_competences),
-        )
+        mine.add_badge(badge)
 
     revoked_competences = {
         r["achievement_id"] for r in revocations.awards.values() if r["award_kind"] == "competence"
@@ -337,7 +337,9 @@ def _competence(
         hours_required=threshold,
         percent=_percent(hours, threshold),
         badges=badges,
-        **mine.local.get(competence_id, _Local()).status(revocations, "competence", competence_id),
+        **mine.competence_local.get(competence_id, _Local()).status(
+            revocations, "competence", competence_id
+        ),
     )
 
 
@@ -360,7 +362,9 @@ def _pathways_known_locally(
                 pathway_id=pathway_id,
                 title=title,
                 badges=_badges(documents, revocations),
-                **mine.local.get(pathway_id, _Local()).status(revocations, "pathway", pathway_id),
+                **mine.pathway_local.get(pathway_id, _Local()).status(
+                    revocations, "pathway", pathway_id
+                ),
             )
         )
     return pathways

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -31,6 +32,24 @@ from microcred_shared.contracts.events import (
 EvidenceKind = Literal[
     "course", "workshop", "work_experience", "volunteering", "self_study", "other"
 ]
+
+#: What a badge is the credential of: a competence, or a pathway stacking competences.
+BadgeKind = Literal["competence", "pathway"]
+#: The issuer's ``achievementType`` of a pathway's credential (OBv3's ``Certificate``); a
+#: competence's credential is a ``MicroCredential``.
+PATHWAY_ACHIEVEMENT_TYPE = "Certificate"
+
+
+def badge_kind(credential: Mapping[str, Any]) -> BadgeKind:
+    """A credential's kind, as the issuer marks it: its achievement's ``achievementType``.
+
+    Never guessed from the achievement's code: a pathway's id may equal a competence's.
+    """
+    subject = credential.get("credentialSubject")
+    achievement = subject.get("achievement") if isinstance(subject, Mapping) else None
+    kind = achievement.get("achievementType") if isinstance(achievement, Mapping) else None
+    return "pathway" if kind == PATHWAY_ACHIEVEMENT_TYPE else "competence"
+
 
 #: File types intake can recognise from a file's first bytes (never from its name or the type
 #: the browser claims). Each institution accepts a subset; PDF, PNG and JPEG by default.

@@ -14,6 +14,7 @@ from microcred_intake.domain import (
     SNIFF_BYTES,
     EvidenceForm,
     InstitutionCreate,
+    badge_kind,
     object_key,
     sanitise_filename,
     sniff_content_type,
@@ -325,18 +326,17 @@ class Intake:
 
     async def on_credential_issued(self, envelope: Envelope[CredentialIssuedV1]) -> None:
         issued = envelope.data
-        # The achievement's code: a competence's id, or a pathway's for a pathway credential
-        # (the dashboard tells them apart by the catalogue and accounting's pathways).
-        competence_id = (
-            issued.credential.get("credentialSubject", {}).get("achievement", {}).get("humanCode")
-        )
+        # The achievement's code is a competence's id, or a pathway's for a pathway credential;
+        # which of the two, the issuer says by the achievement's type (the ids may coincide).
+        achievement = issued.credential.get("credentialSubject", {}).get("achievement", {})
         await self.store.add_badge(
             {
                 "_id": issued.credential_id,
                 "institution_id": envelope.tenant,
                 "learner_id": issued.learner_id,
                 "award_id": issued.award_id,
-                "competence_id": competence_id,
+                "kind": badge_kind(issued.credential),
+                "competence_id": achievement.get("humanCode"),
                 "title": issued.achievement_title,
                 "issued_at": issued.issued_at,
             }

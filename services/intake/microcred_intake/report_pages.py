@@ -5,6 +5,10 @@ on the signed-in user's behalf with a short-lived access token, as the evaluator
 review, and draws the figures as server-side SVG bar charts with the numbers in tables beside
 them. The CSV files come from accounting through intake, so the browser's session is enough to
 download them. When accounting cannot be reached the page says so with a 503.
+
+Only the month-by-month figures (charts, table, CSV) follow the period chosen; accounting's
+totals and its figures per competence and per pathway are to date, and the page's headings and
+captions say which is which.
 """
 
 from __future__ import annotations
@@ -167,10 +171,10 @@ def competence_chart(ctx: ReportContext, competences: Sequence[Mapping[str, Any]
         for row in competences
     ]
     return row_chart(
-        _("Awards per competence"),
+        _("Awards per competence, to date"),
         _(
-            "Awards of each of %(count)s competences in the period. The figures are in the "
-            "table “Competences”.",
+            "Awards of each of %(count)s competences to date, the most awarded first. The "
+            "figures are in the table “Per competence, to date”.",
             count=len(points),
         ),
         points,

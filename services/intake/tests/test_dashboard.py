@@ -37,14 +37,22 @@ def evidence(status: str, hours: str, competence: str = "digcomp-3-1", **extra: 
     )
 
 
-def badge(credential_id: str, achievement: str, award_id: str, title: str) -> dict[str, Any]:
-    return {
+def badge(
+    credential_id: str,
+    achievement: str,
+    award_id: str,
+    title: str,
+    kind: str | None = "competence",
+) -> dict[str, Any]:
+    """A badge as intake keeps it; without a kind (None) as kept before intake stored it."""
+    kept = {
         "_id": credential_id,
         "competence_id": achievement,
         "award_id": award_id,
         "title": title,
         "issued_at": ISSUED,
     }
+    return kept | ({"kind": kind} if kind is not None else {})
 
 
 def ledger_row(**changes: Any) -> dict[str, Any]:
@@ -203,7 +211,7 @@ def test_pathways_come_with_their_rule_components_and_badges() -> None:
         evidence=[],
         badges=[
             badge("urn:uuid:b-1", "digcomp-3-1", "award-1", "Developing digital content"),
-            badge("urn:uuid:p-1", "digital-citizen", "award-p", "Digital citizen"),
+            badge("urn:uuid:p-1", "digital-citizen", "award-p", "Digital citizen", "pathway"),
         ],
     )
     ledger = {
@@ -227,7 +235,7 @@ def test_pathways_come_with_their_rule_components_and_badges() -> None:
 def test_a_revoked_pathway_is_shown_revoked_without_accounting() -> None:
     records = LearnerRecords(
         evidence=[],
-        badges=[badge("urn:uuid:p-1", "digital-citizen", "award-p", "Digital citizen")],
+        badges=[badge("urn:uuid:p-1", "digital-citizen", "award-p", "Digital citizen", "pathway")],
         revocations=[
             {
                 "_id": "award:award-p",
@@ -248,3 +256,49 @@ def test_a_revoked_pathway_is_shown_revoked_without_accounting() -> None:
     assert pathway.status == "revoked"
     assert pathway.revocation_reason == "A competence it stacks was revoked."
     assert pathway.badges[0].revoked
+
+
+def test_badges_are_sorted_by_the_kind_the_issuer_gave_never_by_their_code() -> None:
+    # The institution's pathway has the id of one of its competences: the code cannot tell.
+    records = LearnerRecords(
+        evidence=[],
+        badges=[
+            badge("urn:uuid:b-1", "digcomp-3-1", "award-1", "Developing digital content"),
+            badge("urn:uuid:p-1", "digcomp-3-1", "award-p", "Content creator", "pathway"),
+        ],
+    )
+    same_id = pathway_row(
+        pathway_id="digcomp-3-1", title="Content creator", status="awarded", award_id="award-p"
+    )
+
+    for ledger in (
+        {"competences": [ledger_row()], "pathways": [same_id]},
+        {"competences": [], "pathways": [same_id]},  # accounting knows no award of it yet
+        None,
+    ):
+        board = dashboard(institution(), records, ledger)
+        [competence] = board.competences
+        assert competence.competence_id == "digcomp-3-1"
+        assert [b.credential_id for b in competence.badges] == ["urn:uuid:b-1"], ledger
+        assert competence.status == "awarded"
+        assert competence.award_id == "award-1"  # never the pathway's award
+        [pathway] = board.pathways
+        assert pathway.pathway_id == "digcomp-3-1"
+        assert [b.credential_id for b in pathway.badges] == ["urn:uuid:p-1"], ledger
+        assert pathway.status == "awarded"
+        assert pathway.award_id == "award-p"
+
+
+def test_a_badge_kept_before_its_kind_was_stored_is_a_competences() -> None:
+    records = LearnerRecords(
+        evidence=[],
+        badges=[badge("urn:uuid:b-1", "digital-citizen", "award-1", "Citizen", kind=None)],
+    )
+    ledger = {"competences": [], "pathways": [pathway_row()]}
+
+    board = dashboard(institution(), records, ledger)
+
+    [competence] = board.competences
+    assert [b.credential_id for b in competence.badges] == ["urn:uuid:b-1"]
+    [pathway] = board.pathways
+    assert pathway.badges == ()

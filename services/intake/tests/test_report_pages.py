@@ -218,6 +218,14 @@ async def test_the_report_draws_each_month_and_competence_with_its_figures(
     assert (first.get("data-value"), second.get("data-value")) == ("2", "1")
     assert float(second.get("width", "")) == pytest.approx(float(first.get("width", "")) / 2)
     assert "Browsing &lt;data&gt;" in page.text
+    # Which figures follow the period and which are to date (accounting's totals and figures
+    # per competence and per pathway ignore it).
+    assert '<h2 id="totals-heading">To date</h2>' in page.text
+    assert '<h2 id="months-heading">Month by month, in the period</h2>' in page.text
+    assert "<caption>Per competence, to date</caption>" in page.text
+    assert "<caption>Per pathway, to date: how often it was completed</caption>" in page.text
+    assert "Awards of each of 2 competences to date" in page.text
+    assert "in the period" not in page.text.split('id="competences-heading"')[1]
     # The numbers in tables too, and the CSV links.
     assert 'id="months-table"' in page.text
     assert '<th scope="row">Digital citizen</th>' in page.text
@@ -240,7 +248,8 @@ async def test_the_report_speaks_the_users_language(intake: Harness) -> None:
     assert "Verleihungen je Monat" in page.text
     assert "Bericht von Demo University" in page.text
     assert len(bars(chart(page, "chart-awards-per-month"))) == 24
-    assert "CSV der Monate herunterladen" in page.text
+    assert "CSV der Monate im Zeitraum herunterladen" in page.text
+    assert "Je Kompetenz, bis heute" in page.text
 
 
 async def test_a_period_out_of_range_is_refused_on_the_page(intake: Harness) -> None:

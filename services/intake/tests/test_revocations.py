@@ -2,8 +2,9 @@
 
 On the real stack (intake's own MongoDB database): the handlers keep each revocation once, refuse
 one about another institution's or another learner's award, and the dashboard then shows the
-award and its badge revoked with the reason, never as valid; pathway credentials show under their
-pathway. The last test sends the events through Kafka, as the issuer and accounting do.
+award and its badge revoked with the reason, never as valid; pathway credentials (the issuer's
+``Certificate`` achievements) show under their pathway, even one with a competence's id. The last
+test sends the events through Kafka, as the issuer and accounting do.
 """
 
 from __future__ import annotations
@@ -51,8 +52,14 @@ def wrap(payload: EventPayload, tenant: str) -> Envelope[Any]:
 
 
 async def issued(
-    intake: Harness, award_id: str, achievement: str = "digcomp-3-1", title: str = "Content"
+    intake: Harness,
+    award_id: str,
+    achievement: str = "digcomp-3-1",
+    title: str = "Content",
+    *,
+    pathway: bool = False,
 ) -> Envelope[CredentialIssuedV1]:
+    """The issuer's event; a pathway's credential is a ``Certificate``, a competence's not."""
     institution = await handlers(intake).store.institution(intake.institution_id)
     assert institution is not None
     return wrap(
@@ -64,7 +71,14 @@ async def issued(
             institution=institution.reference(),
             achievement_title=title,
             issued_at=datetime.now(UTC),
-            credential={"credentialSubject": {"achievement": {"humanCode": achievement}}},
+            credential={
+                "credentialSubject": {
+                    "achievement": {
+                        "achievementType": "Certificate" if pathway else "MicroCredential",
+                        "humanCode": achievement,
+                    }
+                }
+            },
             credential_jwt="a.b.c",
             verification_method="did:web:x#key-1",
         ),
@@ -198,29 +212,36 @@ async def test_revocations_of_another_institutions_or_learners_award_are_refused
     assert (await board(intake))["competences"][0]["status"] == "awarded"
 
 
-async def test_pathway_credentials_show_under_their_pathway(intake: Harness) -> None:
+# A pathway's id may be one of the institution's competence ids: the credential's type decides.
+@pytest.mark.parametrize("pathway_id", ["digital-citizen", "digcomp-3-1"])
+async def test_pathway_credentials_show_under_their_pathway(
+    intake: Harness, pathway_id: str
+) -> None:
     intake_ = handlers(intake)
-    await intake_.on_credential_issued(await issued(intake, award_id()))
-    pathway = await issued(intake, award_id(), achievement="digital-citizen", title="Citizen")
+    competence_badge = await issued(intake, award_id())
+    await intake_.on_credential_issued(competence_badge)
+    pathway = await issued(intake, award_id(), pathway_id, title="Citizen", pathway=True)
     await intake_.on_credential_issued(pathway)
 
     shown = await board(intake)
     [competence] = shown["competences"]
-    assert len(competence["badges"]) == 1
+    assert [b["credential_id"] for b in competence["badges"]] == [
+        competence_badge.data.credential_id
+    ]
     [row] = shown["pathways"]
-    assert (row["pathway_id"], row["title"], row["status"]) == (
-        "digital-citizen",
-        "Citizen",
-        "awarded",
-    )
-    assert row["badges"][0]["credential_id"] == pathway.data.credential_id
+    assert (row["pathway_id"], row["title"], row["status"]) == (pathway_id, "Citizen", "awarded")
+    assert [b["credential_id"] for b in row["badges"]] == [pathway.data.credential_id]
 
     await intake_.on_award_revoked(
-        award_revoked(intake, pathway.data.award_id, kind="pathway", achievement="digital-citizen")
+        award_revoked(intake, pathway.data.award_id, kind="pathway", achievement=pathway_id)
     )
-    [row] = (await board(intake))["pathways"]
+    shown = await board(intake)
+    [row] = shown["pathways"]
     assert row["status"] == "revoked"
     assert row["badges"][0]["revoked"] is True
+    [competence] = shown["competences"]
+    assert competence["status"] == "awarded"  # the competence's own award stands
+    assert competence["badges"][0]["revoked"] is False
 
 
 async def test_revocations_arrive_through_kafka(intake: Harness) -> None:

@@ -27,12 +27,15 @@ class VerifyRequest(BaseModel):
 
 
 class StatusResponse(BaseModel):
-    """A credential's status: public, so it names nothing of the learner."""
+    """A credential's status: public, so it names nothing of the learner, nor why it was revoked.
+
+    The reason is an administrator's free text that may quote the learner's evidence, and
+    credential ids can be guessed; the learner reads it on their own dashboard.
+    """
 
     credential_id: str
     status: Status
-    reason: str | None = Field(default=None, description="Why it was revoked.")
-    revoked_at: datetime | None = None
+    revoked_at: datetime | None = Field(default=None, description="When it was revoked.")
 
 
 @router.get("/institutions/{institution_id}/did.json", tags=["identity"])
@@ -68,15 +71,12 @@ async def show_credential(credential_id: str, issuer: IssuerDep) -> dict[str, An
 
 @router.get("/credentials/{credential_id}/status", tags=["credentials"])
 async def credential_status(credential_id: str, issuer: IssuerDep) -> StatusResponse:
-    """Whether a credential stands or was revoked, with the reason and the time of revocation."""
+    """Whether a credential stands or was revoked, and when; never why (see ``StatusResponse``)."""
     status = await issuer.status(credential_id)
     if status is None:
         raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown credential", credential_id)
     return StatusResponse(
-        credential_id=credential_id,
-        status=status.status,
-        reason=status.reason,
-        revoked_at=status.revoked_at,
+        credential_id=credential_id, status=status.status, revoked_at=status.revoked_at
     )
 
 
@@ -85,6 +85,6 @@ async def verify(body: VerifyRequest, issuer: IssuerDep) -> dict[str, Any]:
     """Verify a VC-JWT: signature, issuer (the key's controller), and revocation status.
 
     ``checks.status`` is ``active`` or ``revoked``; a revoked credential is not verified, and
-    ``revocation`` gives the reason and the time.
+    ``revocation`` gives the time it was revoked, never the reason (the learner's own).
     """
     return await issuer.verify(body.credential_jwt)

@@ -347,7 +347,11 @@ class Issuer:
         return document
 
     async def status(self, credential_id: str) -> CredentialStatus | None:
-        """Whether an issued credential stands or was revoked (and why, and when)."""
+        """Whether an issued credential stands or was revoked (and why, and when).
+
+        The reason is for the institution and the learner: ``CredentialStatus.public`` leaves
+        it out.
+        """
         document = await self.credential(credential_id)
         return None if document is None else credential_status(document)
 
@@ -355,7 +359,7 @@ class Issuer:
         """Verify a VC-JWT: its signature, its issuer, and that it was not revoked since.
 
         ``checks.status`` is ``active`` or ``revoked``; a revoked credential is not verified
-        and the answer says why (``revocation``).
+        and the answer says when it was revoked (``revocation``), not why: anyone may ask.
         """
         checks: dict[str, Any] = {"signature": False, "issuer": None, "status": None}
         credential, error = await self._signed_by_its_issuer(token, checks)
@@ -368,7 +372,7 @@ class Issuer:
             return {
                 "verified": False,
                 "checks": checks,
-                "error": f"revoked: {status.reason}",
+                "error": "revoked",
                 "revocation": status.public(),
                 "credential": credential,
             }
@@ -415,10 +419,13 @@ class CredentialStatus:
     revoked_at: datetime | None = None
 
     def public(self) -> dict[str, Any]:
-        """What anyone may see of it: no personal data beyond the status and its reason."""
+        """What anyone may see of it: the status and when it was revoked.
+
+        Never the reason: an administrator's free text ("the certificate is forged") that may
+        quote the learner's evidence, and credential ids can be guessed.
+        """
         return {
             "status": self.status,
-            "reason": self.reason,
             "revoked_at": None
             if self.revoked_at is None
             else self.revoked_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
