@@ -6,16 +6,15 @@ Pure: the definition as an institution writes it, and whether a learner's awards
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, model_validator
 
 from microcred_shared.contracts.envelope import InstitutionId
 from microcred_shared.contracts.events import (
-    LongText,
+    AchievementDescription,
     PathwayComponent,
     PathwaySnapshot,
-    ShortText,
 )
 
 
@@ -24,20 +23,9 @@ def component_key(institution_id: str, competence_id: str) -> str:
     return f"{institution_id}/{competence_id}"
 
 
-class PathwayDefinition(BaseModel):
+class PathwayDefinition(AchievementDescription):
     """What an institution admin sends to define (or redefine) a pathway."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    title: ShortText
-    description: LongText = ""
-    learning_outcomes: tuple[ShortText, ...] = ()
-    eqf_level: int | None = Field(default=None, ge=1, le=8)
-    nqf_level: Annotated[str, StringConstraints(max_length=32)] | None = None
-    isced_f_code: Annotated[str, StringConstraints(pattern=r"^\d{2,4}$")] | None = None
-    assessment_method: LongText = ""
-    form_of_participation: Annotated[str, StringConstraints(max_length=300)] = ""
-    access_requirements: LongText = ""
     rule: Literal["all_of", "n_of"]
     required: int | None = Field(
         default=None, ge=1, description="n_of only: how many components complete the pathway."
@@ -89,17 +77,10 @@ class PathwayDefinition(BaseModel):
         return self.required if self.rule == "n_of" and self.required else len(self.components)
 
     def snapshot(self, pathway_id: str) -> PathwaySnapshot:
+        described = AchievementDescription.model_fields
         return PathwaySnapshot(
             id=pathway_id,
-            title=self.title,
-            description=self.description,
-            learning_outcomes=self.learning_outcomes,
-            eqf_level=self.eqf_level,
-            nqf_level=self.nqf_level,
-            isced_f_code=self.isced_f_code,
-            assessment_method=self.assessment_method,
-            form_of_participation=self.form_of_participation,
-            access_requirements=self.access_requirements,
+            **{name: getattr(self, name) for name in described},
             rule=self.rule,
             required=self.required_count,
             components=self.components,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from microcred_accounting.handlers import Accounting
 from microcred_shared.contracts import Envelope
@@ -14,6 +15,7 @@ from microcred_shared.contracts.events import (
     InstitutionRef,
     LearnerProfile,
 )
+from microcred_shared.testing.fakes import RecordingPublisher
 from microcred_shared.testing.samples import submitted
 
 TENANT = "inst-a"
@@ -69,3 +71,10 @@ async def post(accounting: Accounting, event: Envelope[EvidenceReviewedV1]) -> N
     """Deliver the evidence as filed, then the decision on it, as the two topics would."""
     await accounting.on_evidence_submitted(filed(event))
     await accounting.on_evidence_reviewed(event)
+
+
+def published(accounting: Accounting, topic: str) -> list[dict[str, Any]]:
+    """What ``accounting`` published on ``topic`` (distinct events, first-published order)."""
+    publisher = accounting.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    return publisher.events(topic)

@@ -19,22 +19,9 @@ from microcred_accounting.handlers import Accounting
 from microcred_accounting.reports import ReadSide
 from microcred_shared.contracts import topics
 from microcred_shared.testing.fakes import RecordingPublisher
-from services.accounting.tests.ledger_samples import TENANT, filed, post, reviewed
+from services.accounting.tests.ledger_samples import TENANT, filed, post, published, reviewed
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def accounting(database: AsyncDatabase[Any]) -> Accounting:
-    service = Accounting(database, RecordingPublisher())
-    await service.ensure_indexes()
-    return service
-
-
-def published(accounting: Accounting, topic: str) -> list[dict[str, Any]]:
-    publisher = accounting.publisher
-    assert isinstance(publisher, RecordingPublisher)
-    return publisher.events(topic)
 
 
 async def test_a_reversal_below_the_threshold_revokes_the_award_once_with_its_reason(

@@ -33,13 +33,6 @@ async def standing(accounting: Accounting, learner: str = "l-1") -> list[tuple[s
     return [(c["competence_id"], c["hours"], c["status"]) for c in progress["competences"]]
 
 
-@pytest.fixture
-async def accounting(database: AsyncDatabase[Any]) -> Accounting:
-    service = Accounting(database, RecordingPublisher())
-    await service.ensure_indexes()
-    return service
-
-
 def awards(accounting: Accounting) -> list[dict[str, Any]]:
     publisher = accounting.publisher
     assert isinstance(publisher, RecordingPublisher)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from pydantic import ValidationError
-from pymongo.asynchronous.database import AsyncDatabase
 
 from microcred_accounting.handlers import Accounting
 from microcred_accounting.pathways import PathwayDefinition
 from microcred_accounting.reports import ReadSide
 from microcred_shared.contracts import topics
 from microcred_shared.contracts.events import PathwayComponent
-from microcred_shared.testing.fakes import RecordingPublisher
-from services.accounting.tests.ledger_samples import TENANT, post, reviewed
+from services.accounting.tests.ledger_samples import TENANT, post, published, reviewed
 
 PARTNER = "inst-b"
 
@@ -38,19 +34,6 @@ def definition(
             "partners": partners,
         }
     )
-
-
-@pytest.fixture
-async def accounting(database: AsyncDatabase[Any]) -> Accounting:
-    service = Accounting(database, RecordingPublisher())
-    await service.ensure_indexes()
-    return service
-
-
-def published(accounting: Accounting, topic: str) -> list[dict[str, Any]]:
-    publisher = accounting.publisher
-    assert isinstance(publisher, RecordingPublisher)
-    return publisher.events(topic)
 
 
 async def earn(accounting: Accounting, competence: str, tenant: str = TENANT) -> None:

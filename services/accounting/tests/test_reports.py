@@ -9,13 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pymongo.asynchronous.database import AsyncDatabase
 
 from microcred_accounting.handlers import Accounting
 from microcred_accounting.reports import ReadSide, last_months, net_hours_by_month, report_csv
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.events import EvidenceWithdrawnV1
-from microcred_shared.testing.fakes import RecordingPublisher
 from services.accounting.tests.ledger_samples import TENANT, filed, post, reviewed
 
 
@@ -83,13 +81,6 @@ def test_csv_cells_never_become_spreadsheet_formulas() -> None:
     ]
     assert row[1] == '\'=HYPERLINK("http://evil")'
     assert row[2] == "-30"  # a negative number stays a number
-
-
-@pytest.fixture
-async def accounting(database: AsyncDatabase[Any]) -> Accounting:
-    service = Accounting(database, RecordingPublisher())
-    await service.ensure_indexes()
-    return service
 
 
 @pytest.mark.integration

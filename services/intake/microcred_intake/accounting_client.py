@@ -9,23 +9,19 @@ any API client (as the evaluators' pages do with review, ``review_client``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import httpx
 
-from microcred_intake.review_client import problem_from
-from microcred_shared.logging import get_logger
-
-log = get_logger(__name__)
+from microcred_intake.service_client import ServiceClient, ServiceUnavailableError
 
 #: The tables of the institution report that accounting serves as CSV.
 ReportTable = Literal["competences", "months"]
 REPORT_TABLES: tuple[ReportTable, ...] = ("competences", "months")
 
 
-class AccountingUnavailableError(RuntimeError):
+class AccountingUnavailableError(ServiceUnavailableError):
     """Accounting cannot be reached, or failed: pages say so instead of failing."""
 
 
@@ -39,27 +35,11 @@ class CsvDownload:
 
 
 @dataclass
-class AccountingClient:
-    """One connection pool to accounting for the whole app; ``transport`` is for tests."""
+class AccountingClient(ServiceClient):
+    """One connection pool to accounting for the whole app."""
 
-    base_url: str
-    timeout_seconds: float = 5.0
-    transport: httpx.AsyncBaseTransport | None = None
-    _http: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
-
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                base_url=self.base_url.rstrip("/"),
-                timeout=self.timeout_seconds,
-                transport=self.transport,
-            )
-        return self._http
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+    service: ClassVar[str] = "accounting"
+    unavailable: ClassVar[type[ServiceUnavailableError]] = AccountingUnavailableError
 
     def acting_as(self, token: str) -> AccountingCalls:
         return AccountingCalls(self, token)
@@ -72,39 +52,14 @@ class AccountingClient:
         params: Mapping[str, str] | None = None,
         accept: str = "application/json",
     ) -> httpx.Response:
-        """Accounting's successful answer to a GET.
-
-        Its refusals raise ``ProblemError``; ``AccountingUnavailableError`` when it cannot be
-        reached, fails (5xx) or refuses intake's own tokens (401).
-        """
-        try:
-            response = await self._client().get(
-                path, params=params, headers={"Authorization": f"Bearer {token}", "Accept": accept}
-            )
-        except httpx.HTTPError as exc:
-            log.warning("accounting.unreachable", path=path, error=type(exc).__name__)
-            raise AccountingUnavailableError(str(exc)) from exc
-        if response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            log.warning("accounting.failed", path=path, status=response.status_code)
-            raise AccountingUnavailableError(f"accounting answered {response.status_code}")
-        if response.status_code == HTTPStatus.UNAUTHORIZED:
-            # A token intake has just minted is refused: accounting does not trust intake's key
-            # set (its jwks_url). Signing in again would not help; this is for the operators.
-            log.error("accounting.token_refused", path=path, detail=response.text[:300])
-            raise AccountingUnavailableError("accounting refuses intake's access tokens")
-        if response.is_error:
-            raise problem_from(response)
-        return response
+        """Accounting's successful answer to a GET (see ``ServiceClient.send``)."""
+        return await self.send("GET", path, token, params=params, accept=accept)
 
     async def call(
         self, path: str, token: str, *, params: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         """Accounting's JSON object at ``path``."""
-        response = await self.request(path, token, params=params)
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise AccountingUnavailableError("accounting answered something not JSON") from exc
+        body = self.json_of(await self.request(path, token, params=params))
         if not isinstance(body, dict):
             raise AccountingUnavailableError("accounting answered something not a JSON object")
         return body

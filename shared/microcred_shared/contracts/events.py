@@ -62,14 +62,9 @@ class InstitutionRef(_Part):
     url: Annotated[str, StringConstraints(max_length=2048)] | None = None
 
 
-class CompetenceSnapshot(_Part):
-    """A competence of the institution's catalogue, as it stood when the evidence was filed.
+class AchievementDescription(_Part):
+    """What a credential says of what was achieved: a competence's, or a pathway's."""
 
-    The snapshot travels with the evidence so that accounting and the issuer never read the
-    catalogue, which intake owns.
-    """
-
-    id: Identifier
     title: ShortText
     description: LongText = ""
     learning_outcomes: tuple[ShortText, ...] = ()
@@ -78,11 +73,21 @@ class CompetenceSnapshot(_Part):
     isced_f_code: Annotated[str, StringConstraints(pattern=r"^\d{2,4}$")] | None = Field(
         default=None, description="ISCED-F 2013 field code (2, 3 or 4 digits)."
     )
-    hours_per_ects: PositiveHours = Field(default=Decimal(30))
-    ects_required: PositiveHours = Field(default=Decimal(3))
     assessment_method: LongText = ""
     form_of_participation: Annotated[str, StringConstraints(max_length=300)] = ""
     access_requirements: LongText = ""
+
+
+class CompetenceSnapshot(AchievementDescription):
+    """A competence of the institution's catalogue, as it stood when the evidence was filed.
+
+    The snapshot travels with the evidence so that accounting and the issuer never read the
+    catalogue, which intake owns.
+    """
+
+    id: Identifier
+    hours_per_ects: PositiveHours = Field(default=Decimal(30))
+    ects_required: PositiveHours = Field(default=Decimal(3))
     alignment_url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
         default=None, description="ESCO skill URI or a DigComp/GreenComp reference."
     )
@@ -278,19 +283,10 @@ class PathwayComponent(_Part):
     competence_id: Identifier
 
 
-class PathwaySnapshot(_Part):
+class PathwaySnapshot(AchievementDescription):
     """A pathway as its institution defined it when the larger credential was awarded."""
 
     id: Identifier
-    title: ShortText
-    description: LongText = ""
-    learning_outcomes: tuple[ShortText, ...] = ()
-    eqf_level: int | None = Field(default=None, ge=1, le=8)
-    nqf_level: Annotated[str, StringConstraints(max_length=32)] | None = None
-    isced_f_code: Annotated[str, StringConstraints(pattern=r"^\d{2,4}$")] | None = None
-    assessment_method: LongText = ""
-    form_of_participation: Annotated[str, StringConstraints(max_length=300)] = ""
-    access_requirements: LongText = ""
     rule: Literal["all_of", "n_of"] = Field(
         description="all_of: every component; n_of: at least ``required`` of them."
     )
@@ -368,7 +364,14 @@ class CredentialIssuedV1(EventPayload):
     institution: InstitutionRef
     achievement_title: ShortText
     issued_at: datetime
-    credential: dict[str, Any] = Field(description="The credential (JSON-LD), unsigned form.")
+    credential: dict[str, Any] = Field(
+        description=(
+            "The credential (JSON-LD, an OpenBadgeCredential) secured with its Data Integrity "
+            "proof: `proof` is an array holding a DataIntegrityProof (cryptosuite "
+            "eddsa-rdfc-2022, verificationMethod the institution's Multikey). Events published "
+            "before proofs were added carry the credential without `proof`."
+        )
+    )
     credential_jwt: Annotated[str, StringConstraints(min_length=1, max_length=200_000)] = Field(
         description="The credential secured as a VC-JWT (EdDSA)."
     )
