@@ -15,7 +15,7 @@ export UV_PYTHON := python3.11
 PACKAGES := microcred_shared microcred_intake microcred_review microcred_accounting \
 	microcred_issuer microcred_notifier rule_based_reviewer
 
-.PHONY: up down status test lint format demo install clean help bench chromium
+.PHONY: up down status test lint format demo install clean help bench chromium vc-verifier
 
 help:
 	@echo "make up      run the platform on the embedded stack (Kafka, SecantusDB, SeaweedFS, SMTP sink)"
@@ -49,6 +49,21 @@ $(AXE_CORE):
 	@npm install --prefix .cache/node --save-exact --no-audit --no-fund --loglevel=error axe-core@$(AXE_CORE_VERSION)
 	@touch $@
 
+# The issuer's tests verify its credentials with verifiers someone else wrote (Digital Bazaar's
+# VC library for Data Integrity proofs, jose for VC-JWTs): npm packages pinned by the committed
+# package.json and package-lock.json, installed with `npm ci` into their own prefix.
+VC_VERIFIER_SRC := services/issuer/tests/thirdparty
+VC_VERIFIER := .cache/node/vc-verifier
+VC_VERIFIER_STAMP := $(VC_VERIFIER)/.installed
+
+$(VC_VERIFIER_STAMP): $(VC_VERIFIER_SRC)/package.json $(VC_VERIFIER_SRC)/package-lock.json
+	@mkdir -p $(VC_VERIFIER)
+	@cp $(VC_VERIFIER_SRC)/package.json $(VC_VERIFIER_SRC)/package-lock.json $(VC_VERIFIER)/
+	@npm ci --prefix $(VC_VERIFIER) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+vc-verifier: $(VC_VERIFIER_STAMP)
+
 up: install
 	@$(MICROCRED) up
 
@@ -61,7 +76,7 @@ status: install
 demo: install
 	@$(MICROCRED) demo --out demo-output
 
-test: install chromium $(AXE_CORE)
+test: install chromium $(AXE_CORE) $(VC_VERIFIER_STAMP)
 	@$(VENV)/bin/pytest
 
 bench: install

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from microcred_issuer.api import router
 from microcred_issuer.handlers import Issuer
+from microcred_issuer.rendering.api import router as renderings
 from microcred_issuer.settings import IssuerSettings
 from microcred_shared.contracts.events import (
     AwardRevokedV1,
@@ -45,7 +46,7 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
             "and pathways'), their revocation and verification."
         ),
         outbox=[issuer.credentials],
-        routers=[router],
+        routers=[router, renderings],
         on_start=(issuer.ensure_indexes,),
     )
     app.state.issuer = issuer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -20,7 +20,15 @@ from microcred_issuer.credential import (
     verification_method_id,
     verify_jwt,
 )
-from microcred_issuer.keys import KeyStore, public_key_from_multibase
+from microcred_issuer.dataintegrity import (
+    ASSERTION_METHOD,
+    DataIntegrityError,
+    ProofOptions,
+    proofs_of,
+    verify_proof,
+)
+from microcred_issuer.dataintegrity import sign as sign_data_integrity
+from microcred_issuer.keys import KeyStore, SigningKey, public_key_from_multibase
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
@@ -193,8 +201,17 @@ class Issuer:
         kid = verification_method_id(self.did(envelope.tenant), key)
         credential_id = credential_id_for(issuance.award_id)
         issued_at = datetime.now(UTC).replace(microsecond=0)
-        credential = issuance.build(credential_id, issued_at)
-        token = sign_jwt(credential, key, kid)
+        unsigned = issuance.build(credential_id, issued_at)
+        try:
+            # The stored and published credential carries its Data Integrity proof (an array,
+            # as 1EdTech's schema wants); the VC-JWT secures the same credential unproved.
+            credential = sign_data_integrity(
+                unsigned, key.private_key, ProofOptions(kid, issued_at)
+            )
+        except DataIntegrityError as exc:
+            # Terms no context defines, say: signing it would vouch for what no proof covers.
+            raise RefusedEventError(f"credential of award {issuance.award_id}: {exc}") from exc
+        token = sign_jwt(unsigned, key, kid)
         event = Envelope.wrap(
             CredentialIssuedV1(
                 credential_id=credential_id,
@@ -355,33 +372,57 @@ class Issuer:
         document = await self.credential(credential_id)
         return None if document is None else credential_status(document)
 
-    async def verify(self, token: str) -> dict[str, Any]:
-        """Verify a VC-JWT: its signature, its issuer, and that it was not revoked since.
+    async def verify(self, presented: str | Mapping[str, Any]) -> dict[str, Any]:
+        """Verify a credential: a VC-JWT (a string) or JSON-LD with a Data Integrity proof.
 
-        ``checks.status`` is ``active`` or ``revoked``; a revoked credential is not verified
-        and the answer says when it was revoked (``revocation``), not why: anyone may ask.
+        ``checks`` reports each check: ``signature`` (the proof or JWS verifies), ``issuer``
+        (the DID of the credential's issuer, once its own key is found to have signed it),
+        ``status`` (``active`` or ``revoked``) and ``dates`` (``validFrom`` has come and
+        ``validUntil`` has not passed). A credential that fails one is not verified; ``failed``
+        names the check and ``error`` says why. A revoked credential's answer says when it was
+        revoked (``revocation``), not why: anyone may ask.
         """
-        checks: dict[str, Any] = {"signature": False, "issuer": None, "status": None}
-        credential, error = await self._signed_by_its_issuer(token, checks)
+        checks: dict[str, Any] = {"signature": False, "issuer": None, "status": None, "dates": None}
+        if isinstance(presented, str):
+            proof_format = "vc-jwt"
+            credential, failed, error = await self._signed_by_its_issuer(presented, checks)
+        else:
+            proof_format = "data-integrity"
+            credential, failed, error = await self._proved_by_its_issuer(presented, checks)
+        answer: dict[str, Any] = {"verified": False, "format": proof_format, "checks": checks}
         if credential is None:
-            return {"verified": False, "checks": checks, "error": error}
+            return {**answer, "failed": failed, "error": error}
+        dates_error = _dates_error(credential, datetime.now(UTC))
+        checks["dates"] = dates_error is None
         stored = await self.credential(str(credential.get("id", "")))
         status = credential_status(stored) if stored is not None else CredentialStatus(ACTIVE)
         checks["status"] = status.status
         if status.status == REVOKED:
             return {
-                "verified": False,
-                "checks": checks,
+                **answer,
+                "failed": "status",
                 "error": "revoked",
                 "revocation": status.public(),
                 "credential": credential,
             }
-        return {"verified": True, "checks": checks, "credential": credential}
+        if dates_error is not None:
+            return {**answer, "failed": "dates", "error": dates_error, "credential": credential}
+        return {**answer, "verified": True, "credential": credential}
+
+    async def _issuer_key(self, method: str) -> tuple[str, SigningKey | None, str]:
+        """The DID a verification method belongs to, and its key if it is one of ours."""
+        did, _, fragment = method.partition("#")
+        institution_id = did.rsplit(":", 1)[-1]
+        if not fragment or did != self.did(institution_id):
+            return did, None, "unknown issuer"
+        keys = {k.key_id: k for k in await self.keys.public_keys(institution_id)}
+        key = keys.get(fragment)
+        return did, key, "" if key is not None else "unknown key"
 
     async def _signed_by_its_issuer(
         self, token: str, checks: dict[str, Any]
-    ) -> tuple[dict[str, Any] | None, str]:
-        """The credential, if its issuer's key signed it; else None and why.
+    ) -> tuple[dict[str, Any] | None, str, str]:
+        """The credential, if its issuer's key signed it; else None, the failed check and why.
 
         The key is the one its ``kid`` names, resolved here, and its controller must be the
         credential's issuer. ``checks`` is filled in as far as the token gets.
@@ -391,25 +432,72 @@ class Issuer:
         try:
             kid = str(extract_compact(token.encode()).headers().get("kid", ""))
         except Exception as exc:  # noqa: BLE001 - any malformed token is simply invalid
-            return None, f"malformed token: {exc}"
-        did, _, fragment = kid.partition("#")
-        institution_id = did.rsplit(":", 1)[-1]
-        if did != self.did(institution_id):
-            return None, "unknown issuer"
-        keys = {k.key_id: k for k in await self.keys.public_keys(institution_id)}
-        key = keys.get(fragment)
+            return None, "signature", f"malformed token: {exc}"
+        did, key, error = await self._issuer_key(kid)
         if key is None:
-            return None, "unknown key"
+            return None, "issuer", error
         try:
             credential = verify_jwt(token, public_key_from_multibase(key.public_multibase))
         except VerificationError as exc:
-            return None, str(exc)
-        issuer = credential.get("issuer", {})
-        issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
+            return None, "signature", str(exc)
+        issuer_id = _issuer_id(credential)
         checks.update(signature=True, issuer=issuer_id)
         if issuer_id != did:
-            return None, "issuer differs from signer"
-        return credential, ""
+            return None, "issuer", "issuer differs from signer"
+        return credential, "", ""
+
+    async def _proved_by_its_issuer(
+        self, credential: Mapping[str, Any], checks: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, str, str]:
+        """The credential, if each of its ``eddsa-rdfc-2022`` proofs is its issuer's.
+
+        Every such proof must verify with the key its ``verificationMethod`` names, one of the
+        credential issuer's own keys, for ``assertionMethod``.
+        """
+        proofs = proofs_of(credential)
+        if not proofs:
+            return None, "signature", "no DataIntegrityProof with the eddsa-rdfc-2022 cryptosuite"
+        issuer_id = _issuer_id(credential)
+        signers: set[str] = set()
+        for proof in proofs:
+            did, key, error = await self._issuer_key(str(proof.get("verificationMethod", "")))
+            if key is None:
+                return None, "issuer", error
+            if proof.get("proofPurpose") != ASSERTION_METHOD:
+                return None, "signature", "the proof's purpose is not assertionMethod"
+            try:
+                verify_proof(credential, proof, public_key_from_multibase(key.public_multibase))
+            except DataIntegrityError as exc:
+                return None, "signature", str(exc)
+            signers.add(did)
+        checks.update(signature=True, issuer=issuer_id)
+        if signers != {issuer_id}:
+            return None, "issuer", "issuer differs from signer"
+        return dict(credential), "", ""
+
+
+def _issuer_id(credential: Mapping[str, Any]) -> Any:
+    issuer = credential.get("issuer", {})
+    return issuer.get("id") if isinstance(issuer, dict) else issuer
+
+
+def _dates_error(credential: Mapping[str, Any], now: datetime) -> str | None:
+    """Why the credential is not valid at ``now`` (``validFrom``/``validUntil``), or None."""
+    for field_name in ("validFrom", "validUntil"):
+        value = credential.get(field_name)
+        if value is None:
+            continue
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            return f"{field_name} is not a date-time: {value!r}"
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        if field_name == "validFrom" and moment > now:
+            return f"not valid yet: validFrom is {value}"
+        if field_name == "validUntil" and moment <= now:
+            return f"expired: validUntil was {value}"
+    return None
 
 
 @dataclass(frozen=True)

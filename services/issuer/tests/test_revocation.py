@@ -113,7 +113,9 @@ async def test_revoking_an_issued_credential_once_under_redelivery(
         "signature": True,
         "issuer": issuer.did(AWARDING),
         "status": "revoked",
+        "dates": True,
     }
+    assert verdict["failed"] == "status"
     # Anyone may verify, and ask the status: they learn that it was revoked and when, never
     # why (an administrator's words about the learner's evidence); the reason stays stored.
     assert verdict["error"] == "revoked"

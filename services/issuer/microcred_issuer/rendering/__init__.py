@@ -1,0 +1,1 @@
+"""Renderings of a credential: its baked badge image and its PDF certificate."""
