@@ -42,7 +42,7 @@ CONSUMERS = {
         topics.EVIDENCE_REVIEWED,
     ],
     "microcred-issuer": [topics.COMPETENCE_AWARDED, topics.PATHWAY_AWARDED, topics.AWARD_REVOKED],
-    "microcred-notifier": [topics.CREDENTIAL_ISSUED],
+    "microcred-notifier": [topics.CREDENTIAL_ISSUED, topics.CREDENTIAL_REVOKED],
 }
 COMPETENCE = "digcomp-3-1"
 

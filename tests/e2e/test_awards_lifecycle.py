@@ -17,7 +17,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from microcred_shared.demo import BUILTIN_REVIEW, demo_institution, wait_for
+from microcred_shared.demo import BUILTIN_REVIEW, claim_link, demo_institution, wait_for
 from microcred_shared.testing.plugin import Platform
 from tests.e2e.journey import (
     COMPETENCE,
@@ -88,7 +88,14 @@ async def test_a_reversal_revokes_the_award_its_credential_and_shows_why(
             return page.text if REASON in page.text else None
 
         await wait_for("the dashboard to show why", dashboard_says_why, timeout=60)
-        assert len(claim_emails(platform, journey)) == 1
+        [message] = claim_emails(platform, journey)
+
+        async def claim_page_says_revoked() -> str | None:
+            page = await http.get(claim_link(message))
+            return page.text if "Revoked on" in page.text else None
+
+        page = await wait_for("the claim page to say revoked", claim_page_says_revoked, 60)
+        assert REASON not in page  # the reason is the learner's dashboard's, not a link's
 
 
 async def test_a_partner_competence_completes_a_pathway_signed_by_the_awarding_institution(

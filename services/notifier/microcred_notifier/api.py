@@ -42,6 +42,7 @@ async def claim_page(token: str, notifier: NotifierDep) -> HTMLResponse:
         institution_name=claim["institution_name"],
         learner_name=claim["learner"]["name"],
         issued_on=claim["issued_at"].date().isoformat(),
+        revoked_on=claim["revoked_at"].date().isoformat() if claim.get("revoked_at") else None,
         credential_id=claim["_id"],
         verification_method=claim["verification_method"],
         json_url=f"/claim/{token}/credential.json",

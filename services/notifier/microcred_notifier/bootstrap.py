@@ -9,6 +9,7 @@ from microcred_notifier.handlers import Notifier
 from microcred_notifier.settings import NotifierSettings
 from microcred_shared.contracts.events import (
     CredentialIssuedV1,
+    CredentialRevokedV1,
     NotificationFailedV1,
     NotificationSentV1,
 )
@@ -34,6 +35,7 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
         claim_valid_days=settings.claim_valid_days,
     )
     wiring.subscribe(CredentialIssuedV1, notifier.on_credential_issued)
+    wiring.subscribe(CredentialRevokedV1, notifier.on_credential_revoked)
     app = wiring.app(
         title="microcred notifier",
         description="Claim emails and the claim page.",

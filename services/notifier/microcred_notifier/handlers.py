@@ -19,10 +19,11 @@ from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
     CredentialIssuedV1,
+    CredentialRevokedV1,
     NotificationFailedV1,
     NotificationSentV1,
 )
-from microcred_shared.kafka import RawEventPublisher
+from microcred_shared.kafka import RawEventPublisher, RefusedEventError
 from microcred_shared.logging import get_logger
 from microcred_shared.mail import Mailer, PermanentDeliveryError
 from microcred_shared.mongo import Document
@@ -86,6 +87,47 @@ class Notifier:
         if claim["status"] == "pending":
             await self._send(claim, envelope)
         await flush(self.claims, issued.credential_id, self.publisher)
+
+    async def on_credential_revoked(self, envelope: Envelope[CredentialRevokedV1]) -> None:
+        """A revoked credential's claim e-mail is not sent; a link already sent says so.
+
+        The issuer never revokes a credential it did not issue, but the two topics are read
+        apart: a revocation read first leaves a mark that the issued credential finds.
+        """
+        revoked = envelope.data
+        mark = {"revoked_at": revoked.revoked_at}
+        unsent = await self.claims.update_one(
+            {"_id": revoked.credential_id, "institution_id": envelope.tenant, "status": "pending"},
+            {"$set": {**mark, "status": "revoked"}},
+        )
+        if unsent.matched_count:
+            log.info("claim.withheld", credential_id=revoked.credential_id)
+            return
+        sent = await self.claims.update_one(
+            {"_id": revoked.credential_id, "institution_id": envelope.tenant}, {"$set": mark}
+        )
+        if sent.matched_count:
+            return
+        try:
+            await self.claims.insert_one(
+                {
+                    "_id": revoked.credential_id,
+                    "institution_id": envelope.tenant,
+                    "learner_id": revoked.learner_id,
+                    "status": "revoked",
+                    **mark,
+                }
+            )
+        except DuplicateKeyError as exists:
+            # Issued meanwhile, or another institution's credential of that id.
+            claim = await self.claims.find_one(
+                {"_id": revoked.credential_id}, {"institution_id": 1}
+            )
+            if claim is not None and claim["institution_id"] != envelope.tenant:
+                raise RefusedEventError(
+                    f"credential {revoked.credential_id} is not {envelope.tenant}'s"
+                ) from exists
+            await self.on_credential_revoked(envelope)
 
     async def _send(self, claim: Document, envelope: Envelope[CredentialIssuedV1]) -> None:
         credential_id = claim["_id"]

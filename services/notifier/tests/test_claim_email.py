@@ -10,11 +10,18 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from microcred_notifier.api import claim_page
 from microcred_notifier.handlers import Notifier
 from microcred_notifier.settings import NotifierSettings
 from microcred_shared.contracts import Envelope, topics
-from microcred_shared.contracts.events import CredentialIssuedV1, InstitutionRef, LearnerProfile
+from microcred_shared.contracts.events import (
+    CredentialIssuedV1,
+    CredentialRevokedV1,
+    InstitutionRef,
+    LearnerProfile,
+)
 from microcred_shared.demo import claim_link
+from microcred_shared.kafka import RefusedEventError
 from microcred_shared.mail import PermanentDeliveryError, SmtpMailer
 from microcred_shared.testing.fakes import RecordingPublisher
 from microcred_shared.testing.servers import Servers
@@ -126,3 +133,62 @@ async def test_permanent_refusal_is_published_as_failed(
     assert failed["data"]["permanent"] is True
     assert "550" in failed["data"]["reason"]
     assert publisher.events(topics.NOTIFICATION_SENT) == []
+
+
+def revoked(
+    event: Envelope[CredentialIssuedV1], tenant: str = TENANT
+) -> Envelope[CredentialRevokedV1]:
+    return Envelope.wrap(
+        CredentialRevokedV1(
+            credential_id=event.data.credential_id,
+            award_id=event.data.award_id,
+            learner_id=event.data.learner_id,
+            reason="an approval was reversed",
+            revoked_at=datetime.now(UTC),
+        ),
+        source="/tests",
+        subject=event.data.credential_id,
+        tenant=tenant,
+    )
+
+
+async def test_a_credential_revoked_before_its_email_gets_none(
+    database: AsyncDatabase[Any], servers: Servers
+) -> None:
+    service = notifier(database, servers)
+    email = f"late.{uuid.uuid4().hex[:8]}@example.org"
+    event = issued(email)
+
+    await service.on_credential_revoked(revoked(event))  # read before the issuance
+    await service.on_credential_revoked(revoked(event))
+    await service.on_credential_issued(event)
+
+    assert delivered_to(servers, email) == []
+    publisher = service.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    assert publisher.events(topics.NOTIFICATION_SENT) == []
+    stored = await service.claims.find_one({"_id": event.data.credential_id})
+    assert stored["status"] == "revoked"
+
+
+async def test_a_link_sent_before_the_revocation_shows_it(
+    database: AsyncDatabase[Any], servers: Servers
+) -> None:
+    service = notifier(database, servers)
+    email = f"sent.{uuid.uuid4().hex[:8]}@example.org"
+    event = issued(email)
+    await service.on_credential_issued(event)
+    token = claim_link(delivered_to(servers, email)[0]).rsplit("/", 1)[1]
+
+    with pytest.raises(RefusedEventError, match="is not inst-z's"):
+        await service.on_credential_revoked(revoked(event, tenant="inst-z"))
+    claim = await service.claim_for(token)
+    assert claim is not None
+    assert "revoked_at" not in claim
+
+    await service.on_credential_revoked(revoked(event))
+    claim = await service.claim_for(token)
+    assert claim is not None
+    assert claim["revoked_at"] is not None
+    page = await claim_page(token, service)
+    assert "Revoked on" in bytes(page.body).decode()
