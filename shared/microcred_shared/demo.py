@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -327,6 +328,23 @@ class PlatformClient:
             )
         )
 
+    async def fetch(self, url: str) -> httpx.Response:
+        """GET ``url``; an error answer is a ``DemoError`` naming it."""
+        response = await self.http.get(url)
+        if response.is_error:
+            raise DemoError(f"GET {url} -> {response.status_code}: {response.text[:500]}")
+        return response
+
+    async def verify_badge(self, svg: bytes) -> Any:
+        """Verify a baked badge image as anyone can: ``POST /verify``."""
+        return await self._json(
+            await self.http.post(
+                f"{self.urls['issuer']}/verify",
+                content=svg,
+                headers={"Content-Type": "image/svg+xml"},
+            )
+        )
+
     async def verify(self, credential_jwt: str) -> Any:
         return await self._json(
             await self.http.post(
@@ -334,6 +352,48 @@ class PlatformClient:
                 json={"credential_jwt": credential_jwt},
             )
         )
+
+
+@dataclass(frozen=True)
+class IssuedFiles:
+    token: str
+    badge: bytes
+    status_lists: tuple[str, ...]
+
+
+async def write_issued(
+    platform: PlatformClient, institution_id: str, credential_id: str, out: Path
+) -> IssuedFiles:
+    """Write what the issuer publishes of one credential, fetched from its public routes.
+
+    ``credential.json`` (JSON-LD with its Data Integrity proof), ``credential.jwt``, ``did.json``
+    (the issuer's DID document), ``badge.svg`` (baked), ``certificate.pdf``, and each status
+    list credential (``status-list-<purpose>.json``) the issuer serves; one it does not serve
+    (an issuer without status lists) is left out.
+    """
+    issuer = platform.urls["issuer"]
+    at = f"{issuer}/credentials/{quote(credential_id, safe='')}"
+    stored = await platform.fetch(at)
+    document = stored.json()
+    (out / "credential.json").write_text(json.dumps(document["credential"], indent=2) + "\n")
+    (out / "credential.jwt").write_text(document["credential_jwt"] + "\n")
+    did = await platform.fetch(f"{issuer}/institutions/{institution_id}/did.json")
+    (out / "did.json").write_text(json.dumps(did.json(), indent=2) + "\n")
+    badge = (await platform.fetch(f"{at}/badge.svg")).content
+    (out / "badge.svg").write_bytes(badge)
+    (out / "certificate.pdf").write_bytes((await platform.fetch(f"{at}/certificate.pdf")).content)
+    written = []
+    for purpose in ("revocation", "suspension"):
+        url = f"{issuer}/institutions/{institution_id}/status/{purpose}"
+        answer = await platform.http.get(url)
+        if answer.status_code == 404:  # noqa: PLR2004 - an issuer without status lists
+            continue
+        if answer.is_error:
+            raise DemoError(f"GET {url} -> {answer.status_code}: {answer.text[:500]}")
+        status_list = answer.json()
+        (out / f"status-list-{purpose}.json").write_text(json.dumps(status_list, indent=2) + "\n")
+        written.append(purpose)
+    return IssuedFiles(document["credential_jwt"], badge, tuple(written))
 
 
 def messages_to(maildir: Path, address: str) -> list[EmailMessage]:
@@ -414,14 +474,21 @@ async def run_demo(
         page = await http.get(link)
         if page.status_code != 200:  # noqa: PLR2004
             raise DemoError(f"the claim page answered {page.status_code}")
-        credential = (await http.get(f"{link}/credential.json")).json()
-        token = (await http.get(f"{link}/credential.jwt")).text
-        (out / "credential.json").write_text(json.dumps(credential, indent=2))
-        (out / "credential.jwt").write_text(token)
-        echo(f"7. claimed credential {credential['id']}")
-        result = await platform.verify(token)
+        claimed = (await http.get(f"{link}/credential.json")).json()
+        echo(f"7. claimed credential {claimed['id']}")
+        issued = await write_issued(platform, institution_id, claimed["id"], out)
+        result = await platform.verify(issued.token)
         if not result["verified"]:
             raise DemoError(f"the credential does not verify: {result.get('error')}")
         echo(f"8. verified: signed by {result['checks']['issuer']}")
+        badge = await platform.verify_badge(issued.badge)
+        if not badge["verified"]:
+            raise DemoError(f"the baked badge does not verify: {badge.get('error')}")
+        lists = ", ".join(issued.status_lists) or "none (the issuer publishes no status list)"
+        echo(
+            "9. wrote the credential (JSON-LD with its proof, VC-JWT), the issuer's DID "
+            "document, the baked badge (verified by POST /verify) and the PDF certificate; "
+            f"status lists: {lists}"
+        )
     written = sorted(p.name for p in out.iterdir())  # noqa: ASYNC240 - as above
     echo(f"wrote {', '.join(written)} to {out}")

@@ -15,7 +15,7 @@ from microcred_shared.testing.plugin import Platform
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_writes_the_email_and_the_signed_credential(
+def test_demo_writes_the_email_the_signed_credential_and_what_verifies_it(
     platform: Platform, tmp_path: Path
 ) -> None:
     if platform.servers.stack is None:
@@ -32,9 +32,51 @@ def test_demo_writes_the_email_and_the_signed_credential(
 
     assert result.returncode == 0, result.stdout + result.stderr
     steps = [line for line in result.stdout.splitlines() if line[:2].rstrip(".").isdigit()]
-    assert len(steps) == 8
+    assert len(steps) == 9
     assert "verified: signed by did:web:" in result.stdout
     credential = json.loads((out / "credential.json").read_text())
     assert credential["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
-    assert (out / "credential.jwt").read_text().count(".") == 2
+    assert credential["proof"][0]["cryptosuite"] == "eddsa-rdfc-2022"
+    assert (out / "credential.jwt").read_text().strip().count(".") == 2
     assert "/claim/" in (out / "claim-email.eml").read_text()
+    did = json.loads((out / "did.json").read_text())
+    assert did["id"] == credential["issuer"]["id"]
+    assert (out / "badge.svg").read_text().count("<openbadges:credential") == 1
+    assert (out / "certificate.pdf").read_bytes().startswith(b"%PDF-")
+    lists = sorted(out.glob("status-list-*.json"))
+    assert [p.name for p in lists] == [
+        "status-list-revocation.json",
+        "status-list-suspension.json",
+    ]
+    for path in lists:
+        assert "BitstringStatusListCredential" in json.loads(path.read_text())["type"]
+
+    # Anyone can verify what was written, offline, with the issuer's DID document alone.
+    microcred = str(Path(sys.executable).parent / "microcred")
+    for written in ("credential.json", "credential.jwt", "badge.svg"):
+        offline = subprocess.run(
+            [microcred, "verify", str(out / written), "--did-document", str(out / "did.json")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert offline.returncode == 0, offline.stdout + offline.stderr
+        assert offline.stdout.rstrip().endswith("VALID")
+        assert "not checked offline" in offline.stdout
+    with_status = subprocess.run(
+        [
+            microcred,
+            "verify",
+            str(out / "credential.json"),
+            "--did-document",
+            str(out / "did.json"),
+            *(arg for path in lists for arg in ("--status-list", str(path))),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert with_status.returncode == 0, with_status.stdout + with_status.stderr
+    assert "status     passed (active)" in with_status.stdout

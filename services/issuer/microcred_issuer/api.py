@@ -6,18 +6,25 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from microcred_issuer.credential import did_document, public_jwk
 from microcred_issuer.handlers import Issuer, Status
+from microcred_issuer.statuslist import Purpose
 from microcred_shared.contracts.envelope import Identifier
-from microcred_shared.http import ProblemError, from_app_state
+from microcred_shared.http import ProblemError, TokenCaller, from_app_state, require_role
 
 IssuerDep = Annotated[Issuer, Depends(from_app_state("issuer"))]
 
 router = APIRouter()
+
+#: Verifiers may keep a status list this long before asking again (then a conditional request,
+#: answered 304 while nothing changed): a revocation reaches every verifier within a minute,
+#: and a verifier checking many credentials of one institution asks once.
+STATUS_LIST_MAX_AGE_SECONDS = 60
+VC_LD_JSON = "application/vc+ld+json"
 
 
 class VerifyRequest(BaseModel):
@@ -41,7 +48,9 @@ class VerifyRequest(BaseModel):
 
 
 class StatusResponse(BaseModel):
-    """A credential's status: public, so it names nothing of the learner, nor why it was revoked.
+    """A credential's status (``active``, ``revoked`` or ``suspended``, from its status list bits).
+
+    Public, so it names nothing of the learner, nor why it was revoked.
 
     The reason is an administrator's free text that may quote the learner's evidence, and
     credential ids can be guessed; the learner reads it on their own dashboard.
@@ -107,3 +116,88 @@ async def verify(body: VerifyRequest, issuer: IssuerDep) -> dict[str, Any]:
         return await issuer.verify(body.credential)
     assert body.credential_jwt is not None  # noqa: S101 - the validator made it so
     return await issuer.verify(body.credential_jwt)
+
+
+@router.get("/institutions/{institution_id}/status/{purpose}", tags=["status lists"])
+async def status_list(
+    institution_id: Identifier, purpose: Purpose, request: Request, issuer: IssuerDep
+) -> Response:
+    """The institution's (first) signed ``BitstringStatusListCredential`` for ``purpose``.
+
+    Public, as verifiers need it. A bit changed is in the very next answer (the list is signed
+    again on the first read after a change). ``ETag`` names the signed version; a conditional
+    request with it is answered 304 while it stands.
+    """
+    return await _status_list(issuer, request, institution_id, purpose, 0)
+
+
+@router.get("/institutions/{institution_id}/status/{purpose}/{list_number}", tags=["status lists"])
+async def numbered_status_list(
+    institution_id: Identifier,
+    purpose: Purpose,
+    list_number: Annotated[int, Path(ge=1, le=1_000_000)],
+    request: Request,
+    issuer: IssuerDep,
+) -> Response:
+    """One of the lists opened after the first filled up (each takes 65,536 credentials)."""
+    return await _status_list(issuer, request, institution_id, purpose, list_number)
+
+
+async def _status_list(
+    issuer: Issuer, request: Request, institution_id: str, purpose: Purpose, list_number: int
+) -> Response:
+    signed = await issuer.status_lists.signed(institution_id, purpose, list_number)
+    if signed is None:
+        raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown status list", request.url.path)
+    headers = {
+        "ETag": signed.etag,
+        "Cache-Control": f"public, max-age={STATUS_LIST_MAX_AGE_SECONDS}, must-revalidate",
+    }
+    if signed.etag in _etags(request.headers.get("If-None-Match", "")):
+        return Response(status_code=HTTPStatus.NOT_MODIFIED, headers=headers)
+    return JSONResponse(signed.credential, media_type=VC_LD_JSON, headers=headers)
+
+
+def _etags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+@router.put(
+    "/institutions/{institution_id}/credentials/{credential_id}/suspension",
+    tags=["status lists"],
+    status_code=204,
+)
+async def suspend(
+    institution_id: Identifier, credential_id: str, issuer: IssuerDep, caller: TokenCaller
+) -> Response:
+    """Suspend one of the institution's credentials (institution admins only; idempotent).
+
+    It fails verification (``status`` "suspended") until the suspension is lifted.
+    """
+    await _set_suspension(issuer, caller, institution_id, credential_id, suspended=True)
+    return Response(status_code=HTTPStatus.NO_CONTENT)
+
+
+@router.delete(
+    "/institutions/{institution_id}/credentials/{credential_id}/suspension",
+    tags=["status lists"],
+    status_code=204,
+)
+async def lift_suspension(
+    institution_id: Identifier, credential_id: str, issuer: IssuerDep, caller: TokenCaller
+) -> Response:
+    """Lift a suspension (institution admins only; idempotent: lifting none is no error)."""
+    await _set_suspension(issuer, caller, institution_id, credential_id, suspended=False)
+    return Response(status_code=HTTPStatus.NO_CONTENT)
+
+
+async def _set_suspension(
+    issuer: Issuer, caller: Any, institution_id: str, credential_id: str, *, suspended: bool
+) -> None:
+    require_role(caller, institution_id, "institution_admin")
+    try:
+        found = await issuer.suspend(institution_id, credential_id, suspended=suspended)
+    except ValueError as exc:
+        raise ProblemError(HTTPStatus.CONFLICT, "No suspension list entry", str(exc)) from exc
+    if not found:
+        raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown credential", credential_id)

@@ -44,7 +44,11 @@ VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 OB_V3_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
 MULTIKEY_CONTEXT = "https://w3id.org/security/multikey/v1"
 DID_V1_CONTEXT = "https://www.w3.org/ns/did/v1"
-VC_JWT_TYPE = "vc+jwt"
+#: OBv3 (section 8.2, "JSON Web Token Proof Format"): the JOSE header holds only ``alg``,
+#: ``kid``, ``jwk`` and ``typ``, with ``typ`` "JWT".
+VC_JWT_TYPE = "JWT"
+#: VC-JOSE-COSE's media type; tokens issued before the OBv3 header still carry it.
+LEGACY_VC_JWT_TYPE = "vc+jwt"
 
 #: ``achievementType`` of a competence's credential, and of a pathway's: the larger credential
 #: that stacks micro-credentials is a certificate of the whole programme (OBv3's vocabulary).
@@ -391,8 +395,12 @@ def build_pathway_credential(
 
 
 def sign_jwt(credential: dict[str, Any], key: SigningKey, kid: str) -> str:
-    """Secure ``credential`` as a VC-JWT (VC-JOSE-COSE: the credential is the JWS payload)."""
-    header = {"alg": "EdDSA", "kid": kid, "typ": VC_JWT_TYPE, "cty": "vc"}
+    """Secure ``credential`` as a VC-JWT: the credential is the JWS payload.
+
+    The header is what OBv3 allows and no more: ``alg``, ``kid`` and ``typ`` "JWT" (no ``cty``;
+    the key is named by ``kid``, resolvable through the issuer's DID document, so no ``jwk``).
+    """
+    header = {"alg": "EdDSA", "kid": kid, "typ": VC_JWT_TYPE}
     payload = json.dumps(credential, separators=(",", ":"), ensure_ascii=False)
     return jws.serialize_compact(
         header, payload, OKPKey.import_key(key.private_key), algorithms=["EdDSA"]
@@ -409,8 +417,8 @@ def verify_jwt(token: str, public_key: Ed25519PublicKey) -> dict[str, Any]:
         obj = jws.deserialize_compact(token, OKPKey.import_key(public_key), algorithms=["EdDSA"])
     except (JoseError, ValueError) as exc:
         raise VerificationError(f"signature does not verify: {exc}") from exc
-    if obj.headers().get("typ") != VC_JWT_TYPE:
-        raise VerificationError("not a vc+jwt")
+    if obj.headers().get("typ") not in (VC_JWT_TYPE, LEGACY_VC_JWT_TYPE):
+        raise VerificationError("not a VC-JWT (typ is neither JWT nor vc+jwt)")
     credential: dict[str, Any] = json.loads(obj.payload)
     return credential
 

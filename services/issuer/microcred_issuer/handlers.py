@@ -29,6 +29,7 @@ from microcred_issuer.dataintegrity import (
 )
 from microcred_issuer.dataintegrity import sign as sign_data_integrity
 from microcred_issuer.keys import KeyStore, SigningKey, public_key_from_multibase
+from microcred_issuer.statuslist import ENTRY_TYPE, Purpose, StatusEntry, StatusLists
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
@@ -52,10 +53,13 @@ log = get_logger(__name__)
 
 SOURCE = "/microcred/issuer"
 
-#: A credential's status. Documents stored before revocation existed have none: active.
-Status = Literal["active", "revoked"]
+#: A credential's status, as its status list bits say (revocation wins over suspension).
+#: Credentials issued before status lists existed carry no ``credentialStatus``: their stored
+#: document says whether they were revoked.
+Status = Literal["active", "revoked", "suspended"]
 ACTIVE: Final = "active"
 REVOKED: Final = "revoked"
+SUSPENDED: Final = "suspended"
 
 #: Rounds of revoking before the record is left to be retried (two settle every interleaving).
 REVOCATION_ROUNDS = 3
@@ -88,6 +92,7 @@ class Issuer:
 
     def __post_init__(self) -> None:
         self.keys = KeyStore(self.database["keys"], self.cipher)
+        self.status_lists = StatusLists(self.database, self.keys, self.public_url, self.did)
 
     @property
     def credentials(self) -> Any:
@@ -97,6 +102,7 @@ class Issuer:
     async def ensure_indexes(self) -> None:
         await self.credentials.create_index("credential_id", unique=True)
         await ensure_outbox_index(self.credentials)
+        await self.status_lists.ensure_indexes()
 
     def did(self, institution_id: str) -> str:
         return institution_did(self.public_url, institution_id)
@@ -202,6 +208,12 @@ class Issuer:
         credential_id = credential_id_for(issuance.award_id)
         issued_at = datetime.now(UTC).replace(microsecond=0)
         unsigned = issuance.build(credential_id, issued_at)
+        # The entries are the award's (a redelivery gets the same ones) and go inside what is
+        # signed: the proof vouches for where the credential's status is published.
+        status_entries = await self.status_lists.allocate(envelope.tenant, issuance.award_id)
+        unsigned["credentialStatus"] = self.status_lists.entries_for(
+            envelope.tenant, status_entries
+        )
         try:
             # The stored and published credential carries its Data Integrity proof (an array,
             # as 1EdTech's schema wants); the VC-JWT secures the same credential unproved.
@@ -238,6 +250,10 @@ class Issuer:
             "institution_id": envelope.tenant,
             "learner_id": issuance.learner_id,
             "status": ACTIVE,
+            "status_entries": {
+                purpose: {"list": entry.list_number, "index": entry.index}
+                for purpose, entry in status_entries.items()
+            },
             "credential": credential,
             "credential_jwt": token,
             "verification_method": kid,
@@ -322,7 +338,51 @@ class Issuer:
         else:
             # Raised, the record is retried after a pause: nothing is skipped.
             raise RuntimeError(f"the credential of award {award_id} kept changing; retrying")
+        # The public truth: the revocation bit. Set after the document says revoked (so a crash
+        # in between is redelivered to here) and before the event goes out, so whoever hears of
+        # the revocation finds it in the list. Setting a set bit changes nothing.
+        await self._flip_status(award_id, "revocation", on=True)
         await flush(self.credentials, award_id, self.publisher)
+
+    async def _flip_status(self, award_id: str, purpose: Purpose, *, on: bool) -> bool:
+        """Set or clear the award's credential's bit in a list; True if it changed."""
+        stored: Document | None = await self.credentials.find_one(
+            {"_id": award_id}, {"institution_id": 1, "status_entries": 1}
+        )
+        entries = (stored or {}).get("status_entries")
+        if stored is None or not entries:
+            return False  # a tombstone, or a credential issued before status lists
+        lists = self.status_lists
+        flip = lists.set_bit if on else lists.clear_bit
+        entry = StatusEntry(int(entries[purpose]["list"]), int(entries[purpose]["index"]))
+        changed = await flip(stored["institution_id"], purpose, entry)
+        if changed:
+            log.info("credential.status_bit_changed", award_id=award_id, purpose=purpose, set=on)
+        return changed
+
+    # --- suspending ----------------------------------------------------------------------------
+
+    async def suspend(self, institution_id: str, credential_id: str, *, suspended: bool) -> bool:
+        """Set (or lift) a suspension of one of the institution's credentials.
+
+        Idempotent. False if the institution issued no such credential (another institution's
+        included, so that it learns nothing of it); ``ValueError`` for a credential issued
+        before status lists (it has no suspension bit).
+        """
+        document: Document | None = await self.credentials.find_one(
+            {
+                "credential_id": credential_id,
+                "institution_id": institution_id,
+                "tombstone": {"$ne": True},
+            },
+            {"status_entries": 1},
+        )
+        if document is None:
+            return False
+        if not document.get("status_entries"):
+            raise ValueError("this credential was issued without a status list entry")
+        await self._flip_status(str(document["_id"]), "suspension", on=suspended)
+        return True
 
     async def _left_tombstone(
         self, envelope: Envelope[AwardRevokedV1], credential_id: str, revoked_at: datetime
@@ -364,23 +424,68 @@ class Issuer:
         return document
 
     async def status(self, credential_id: str) -> CredentialStatus | None:
-        """Whether an issued credential stands or was revoked (and why, and when).
+        """Whether an issued credential stands, was revoked (and why, and when) or is suspended.
 
-        The reason is for the institution and the learner: ``CredentialStatus.public`` leaves
-        it out.
+        Read from its status list bits. The reason is for the institution and the learner:
+        ``CredentialStatus.public`` leaves it out.
         """
         document = await self.credential(credential_id)
-        return None if document is None else credential_status(document)
+        if document is None:
+            return None
+        return await self._status_of(document["credential"], document)
+
+    async def _status_of(
+        self, credential: Mapping[str, Any], stored: Document | None
+    ) -> CredentialStatus:
+        """The status the credential's own (signed) ``credentialStatus`` entries point to.
+
+        Each ``BitstringStatusListEntry`` must name one of its issuer's lists here; the bit is
+        read from the stored list (what its published credential shows). A credential without
+        entries (issued before status lists) has the status its stored document records.
+        Raises ``StatusCheckError`` when the status cannot be told.
+        """
+        entries = credential.get("credentialStatus")
+        if entries is None:
+            return credential_status(stored) if stored is not None else CredentialStatus(ACTIVE)
+        entries = entries if isinstance(entries, list) else [entries]
+        issuer_id = _issuer_id(credential)
+        found: dict[str, bool] = {}
+        for entry in entries:
+            if not isinstance(entry, Mapping) or entry.get("type") != ENTRY_TYPE:
+                raise StatusCheckError(
+                    "unsupported credentialStatus (not a BitstringStatusListEntry)"
+                )
+            named = self.status_lists.list_of(str(entry.get("statusListCredential", "")))
+            if named is None or named[1] != entry.get("statusPurpose"):
+                raise StatusCheckError("credentialStatus names an unknown status list")
+            institution_id, purpose, list_number = named
+            if self.did(institution_id) != issuer_id:
+                raise StatusCheckError("the status list is not the issuer's")
+            try:
+                at = StatusEntry(list_number, int(str(entry.get("statusListIndex"))))
+                found[purpose] = await self.status_lists.is_set(institution_id, purpose, at)
+            except ValueError as exc:
+                raise StatusCheckError(f"bad statusListIndex: {exc}") from exc
+        if found.get("revocation"):
+            revoked = credential_status(stored) if stored is not None else None
+            if revoked is not None and revoked.status == REVOKED:
+                return revoked
+            return CredentialStatus(REVOKED)
+        if found.get("suspension"):
+            return CredentialStatus(SUSPENDED)
+        return CredentialStatus(ACTIVE)
 
     async def verify(self, presented: str | Mapping[str, Any]) -> dict[str, Any]:
         """Verify a credential: a VC-JWT (a string) or JSON-LD with a Data Integrity proof.
 
         ``checks`` reports each check: ``signature`` (the proof or JWS verifies), ``issuer``
         (the DID of the credential's issuer, once its own key is found to have signed it),
-        ``status`` (``active`` or ``revoked``) and ``dates`` (``validFrom`` has come and
+        ``status`` (``active``, ``revoked`` or ``suspended``, read from the bits of the status
+        lists its ``credentialStatus`` names) and ``dates`` (``validFrom`` has come and
         ``validUntil`` has not passed). A credential that fails one is not verified; ``failed``
         names the check and ``error`` says why. A revoked credential's answer says when it was
-        revoked (``revocation``), not why: anyone may ask.
+        revoked (``revocation``), not why: anyone may ask. A suspended one fails ``status``
+        (``error`` "suspended") while suspended, and verifies again once the suspension is lifted.
         """
         checks: dict[str, Any] = {"signature": False, "issuer": None, "status": None, "dates": None}
         if isinstance(presented, str):
@@ -395,7 +500,10 @@ class Issuer:
         dates_error = _dates_error(credential, datetime.now(UTC))
         checks["dates"] = dates_error is None
         stored = await self.credential(str(credential.get("id", "")))
-        status = credential_status(stored) if stored is not None else CredentialStatus(ACTIVE)
+        try:
+            status = await self._status_of(credential, stored)
+        except StatusCheckError as exc:
+            return {**answer, "failed": "status", "error": str(exc), "credential": credential}
         checks["status"] = status.status
         if status.status == REVOKED:
             return {
@@ -405,6 +513,8 @@ class Issuer:
                 "revocation": status.public(),
                 "credential": credential,
             }
+        if status.status == SUSPENDED:
+            return {**answer, "failed": "status", "error": "suspended", "credential": credential}
         if dates_error is not None:
             return {**answer, "failed": "dates", "error": dates_error, "credential": credential}
         return {**answer, "verified": True, "credential": credential}
@@ -498,6 +608,10 @@ def _dates_error(credential: Mapping[str, Any], now: datetime) -> str | None:
         if field_name == "validUntil" and moment <= now:
             return f"expired: validUntil was {value}"
     return None
+
+
+class StatusCheckError(ValueError):
+    """The credential's status cannot be told from what its ``credentialStatus`` names."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from microcred_issuer.bootstrap import build_app
 from microcred_issuer.credential import credential_id_for
 from microcred_issuer.handlers import Issuer
 from microcred_issuer.settings import IssuerSettings
+from microcred_issuer.statuslist import bit_is_set, decode_list
 from microcred_shared.contracts import topics
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.crypto import MasterKeyCipher
@@ -333,6 +335,12 @@ async def test_on_kafka_revocations_withhold_revoke_and_refuse_and_pathways_are_
         assert verdict["verified"] is False
         assert "reason" not in verdict["revocation"]
         assert "misconduct" not in json.dumps(verdict)
+        # The public revocation list, served by the running issuer, shows the bit.
+        [entry, _] = first.json()["data"]["credential"]["credentialStatus"]
+        listed = await http.get(urlsplit(entry["statusListCredential"]).path)
+        assert listed.status_code == 200
+        bits = decode_list(listed.json()["credentialSubject"]["encodedList"])
+        assert bit_is_set(bits, int(entry["statusListIndex"]))
         status = await http.get(f"/credentials/{credential_id_for(withheld)}/status")
         assert status.status_code == 404
         [pathway_credential] = [c for c in credentials if c.json()["data"]["award_id"] == pathway]

