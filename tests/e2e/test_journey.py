@@ -89,18 +89,23 @@ async def assert_credential_verifies(
     method = next(m for m in did_doc["verificationMethod"] if m["id"] == header["kid"])
     public_key = OKPKey.import_key(public_key_from_multibase(method["publicKeyMultibase"]))
     verified = jws.deserialize_compact(token, public_key, algorithms=["EdDSA"])
-    assert json.loads(verified.payload) == credential
+    # The JWT secures the credential itself; the JSON-LD form carries its Data Integrity proof.
+    assert json.loads(verified.payload) == {k: v for k, v in credential.items() if k != "proof"}
+    [proof] = credential["proof"]
+    assert (proof["cryptosuite"], proof["verificationMethod"]) == ("eddsa-rdfc-2022", header["kid"])
     assert credential["issuer"]["id"] == did
     assert "OpenBadgeCredential" in credential["type"]
 
-    verify_url = f"{platform.urls['issuer']}/credentials/verify"
+    verify_url = f"{platform.urls['issuer']}/verify"
     verdict = (await http.post(verify_url, json={"credential_jwt": token})).json()
     assert verdict["verified"] is True
+    verdict = (await http.post(verify_url, json=credential)).json()
+    assert (verdict["verified"], verdict["format"]) == (True, "data-integrity")
     head, payload, signature = token.split(".")
-    forged_payload = payload[:-2] + ("AA" if not payload.endswith("AA") else "BB")
-    forged = f"{head}.{forged_payload}.{signature}"
+    forged_signature = ("B" if signature[0] != "B" else "C") + signature[1:]
+    forged = f"{head}.{payload}.{forged_signature}"
     verdict = (await http.post(verify_url, json={"credential_jwt": forged})).json()
-    assert verdict["verified"] is False
+    assert (verdict["verified"], verdict["failed"]) == (False, "signature")
     return credential
 
 
