@@ -23,7 +23,7 @@ help:
 	@echo "make lint    ruff and mypy"
 	@echo "make demo    walk one learner through the running platform (writes demo-output/)"
 	@echo "make down    stop everything 'make up' started in the background"
-	@echo "make bench   benchmarks (bench/README.md): intake's memory during a 50 MiB upload, a 10,000-decision ledger run"
+	@echo "make bench   benchmarks (bench/README.md): intake's memory during a 50 MiB upload, a 10,000-decision ledger run, signing and verifying rates"
 
 $(UV):
 	@python3 -m venv $(BOOTSTRAP)
@@ -82,6 +82,7 @@ test: install chromium $(AXE_CORE) $(VC_VERIFIER_STAMP)
 bench: install
 	@$(VENV)/bin/python bench/upload_memory.py
 	@$(VENV)/bin/python bench/ledger_run.py
+	@$(VENV)/bin/python bench/signing.py
 
 lint: install
 	@$(VENV)/bin/ruff check .

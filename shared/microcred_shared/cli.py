@@ -28,10 +28,12 @@ infra_app = typer.Typer(help="The embedded servers: Kafka, SecantusDB, SeaweedFS
 institution_app = typer.Typer(help="Institutions and their catalogues (platform administrators).")
 mail_app = typer.Typer(help="Messages kept by the embedded SMTP sink.")
 kafka_app = typer.Typer(help="Kafka's principals: external reviewers' users, topics and ACLs.")
+issuer_app = typer.Typer(help="The issuer: institutions' signing keys (administrators).")
 app.add_typer(infra_app, name="infra")
 app.add_typer(mail_app, name="mail")
 app.add_typer(institution_app, name="institution")
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(issuer_app, name="issuer")
 app.add_typer(conformance_app, name="conformance")
 
 
@@ -562,6 +564,35 @@ def institution_import_catalogue(
     typer.echo(
         f"imported {result['imported']} competences of {catalogue}; {result['total']} in all"
     )
+
+
+IssuerUrl = Annotated[
+    str | None, typer.Option(help="Issuer's URL; default: the embedded platform's.")
+]
+
+
+@issuer_app.command("rotate-key")
+def issuer_rotate_key(
+    institution_id: str,
+    admin_email: AdminEmail = "admin@microcred.localhost",
+    admin_password: AdminPassword = "",
+    intake_url: IntakeUrl = None,
+    issuer_url: IssuerUrl = None,
+) -> None:
+    """Give an institution a new signing key; the old one is retired, still verifying."""
+    rotated = _admin_call(
+        intake_url,
+        admin_email,
+        admin_password,
+        "POST",
+        f"/institutions/{institution_id}/keys/rotate",
+        None,
+        service_url=issuer_url or _config().service_url("issuer"),
+    )
+    typer.echo(f"{institution_id} now signs with {rotated['key_id']}")
+    methods = rotated.get("verification_methods")
+    for method in methods if isinstance(methods, list) else []:
+        typer.echo(f"  verifies with {method['id']}")
 
 
 @app.command("asyncapi")

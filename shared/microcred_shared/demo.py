@@ -348,7 +348,7 @@ class PlatformClient:
     async def verify(self, credential_jwt: str) -> Any:
         return await self._json(
             await self.http.post(
-                f"{self.urls['issuer']}/credentials/verify",
+                f"{self.urls['issuer']}/verify",
                 json={"credential_jwt": credential_jwt},
             )
         )

@@ -1,4 +1,7 @@
-"""The issuer's HTTP API: DID documents and key sets, credentials, their status, verification."""
+"""The issuer's HTTP API: DID documents and key sets, credentials and their status.
+
+Verification is ``POST /verify`` (``verification.api``) and the VC-API (``vcapi``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
 from microcred_issuer.credential import did_document, public_jwk
 from microcred_issuer.handlers import Issuer, Status
@@ -25,26 +28,6 @@ router = APIRouter()
 #: and a verifier checking many credentials of one institution asks once.
 STATUS_LIST_MAX_AGE_SECONDS = 60
 VC_LD_JSON = "application/vc+ld+json"
-
-
-class VerifyRequest(BaseModel):
-    """One credential to verify: as a VC-JWT, or as JSON-LD with its Data Integrity proof."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    credential_jwt: str | None = Field(
-        default=None, min_length=1, max_length=200_000, description="A VC-JWT (compact JWS)."
-    )
-    credential: dict[str, Any] | None = Field(
-        default=None,
-        description="A JSON-LD credential secured with an eddsa-rdfc-2022 DataIntegrityProof.",
-    )
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> VerifyRequest:
-        if (self.credential_jwt is None) == (self.credential is None):
-            raise ValueError("give exactly one of credential_jwt and credential")
-        return self
 
 
 class StatusResponse(BaseModel):
@@ -101,21 +84,6 @@ async def credential_status(credential_id: str, issuer: IssuerDep) -> StatusResp
     return StatusResponse(
         credential_id=credential_id, status=status.status, revoked_at=status.revoked_at
     )
-
-
-@router.post("/credentials/verify", tags=["credentials"])
-async def verify(body: VerifyRequest, issuer: IssuerDep) -> dict[str, Any]:
-    """Verify a credential (VC-JWT or Data Integrity): signature, issuer, status and dates.
-
-    A well-formed request answers 200 either way: ``verified``, each check in ``checks``, and
-    for a credential that fails, the check in ``failed`` and why in ``error``.
-    ``checks.status`` is ``active`` or ``revoked``; a revoked credential is not verified, and
-    ``revocation`` gives the time it was revoked, never the reason (the learner's own).
-    """
-    if body.credential is not None:
-        return await issuer.verify(body.credential)
-    assert body.credential_jwt is not None  # noqa: S101 - the validator made it so
-    return await issuer.verify(body.credential_jwt)
 
 
 @router.get("/institutions/{institution_id}/status/{purpose}", tags=["status lists"])

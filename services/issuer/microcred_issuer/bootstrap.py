@@ -6,8 +6,10 @@ from fastapi import FastAPI
 
 from microcred_issuer.api import router
 from microcred_issuer.handlers import Issuer
+from microcred_issuer.keys_api import router as keys
 from microcred_issuer.rendering.api import router as renderings
 from microcred_issuer.settings import IssuerSettings
+from microcred_issuer.vcapi import router as vc_api
 from microcred_issuer.verification.api import router as verification
 from microcred_shared.auth import RemoteKeySet
 from microcred_shared.contracts.events import (
@@ -48,10 +50,11 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
             "and pathways'), their revocation and verification."
         ),
         outbox=[issuer.credentials],
-        routers=[router, renderings, verification],
-        on_start=(issuer.ensure_indexes,),
+        routers=[router, keys, vc_api, renderings, verification],
+        on_start=(issuer.keys.prepare, issuer.ensure_indexes),
     )
     app.state.issuer = issuer
-    # Callers' access tokens (suspending a credential) are intake's, checked with its key set.
+    # Callers' access tokens (suspending a credential, the VC-API's issuing) are intake's,
+    # checked with its key set.
     app.state.keys = RemoteKeySet(settings.jwks_url)
     return app

@@ -27,7 +27,7 @@ from joserfc import jws
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import OKPKey
 
-from microcred_issuer.keys import SigningKey
+from microcred_issuer.keys import SigningKey, multibase_public_key, public_key_from_multibase
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
     CompetenceAwardedV1,
@@ -93,6 +93,58 @@ def did_document(did: str, keys: list[SigningKey]) -> dict[str, Any]:
         "verificationMethod": methods,
         "assertionMethod": method_ids,
         "authentication": method_ids,
+    }
+
+
+DID_KEY_PREFIX = "did:key:"
+
+
+def did_key(public_key: Ed25519PublicKey) -> str:
+    """The ``did:key`` of an Ed25519 key: ``did:key:z6Mk…`` (its Multikey, multibase base58btc)."""
+    return DID_KEY_PREFIX + multibase_public_key(public_key)
+
+
+def did_key_method(public_key: Ed25519PublicKey) -> str:
+    """The one verification method of a key's ``did:key``: ``did:key:z6Mk…#z6Mk…``."""
+    multibase = multibase_public_key(public_key)
+    return f"{DID_KEY_PREFIX}{multibase}#{multibase}"
+
+
+def public_key_of_did_key(method: str) -> Ed25519PublicKey:
+    """The Ed25519 key a ``did:key`` (or its verification method) names, resolved locally.
+
+    Only Ed25519 keys (``z6Mk…``) are taken; a fragment, if any, must repeat the key (the
+    method's id is ``did:key:<key>#<key>``). Raises ``ValueError`` saying why otherwise.
+    """
+    did, _, fragment = method.partition("#")
+    multibase = did.removeprefix(DID_KEY_PREFIX)
+    if not did.startswith(DID_KEY_PREFIX) or not multibase:
+        raise ValueError(f"{method!r} is not a did:key")
+    if fragment and fragment != multibase:
+        raise ValueError(f"{method!r} is no verification method of its did:key")
+    try:
+        return public_key_from_multibase(multibase)
+    except ValueError as exc:
+        raise ValueError(f"{did} is not an Ed25519 did:key: {exc}") from exc
+
+
+def did_key_document(public_key: Ed25519PublicKey) -> dict[str, Any]:
+    """The DID document a ``did:key`` resolves to (one Multikey verification method)."""
+    did = did_key(public_key)
+    method = did_key_method(public_key)
+    return {
+        "@context": [DID_V1_CONTEXT, MULTIKEY_CONTEXT],
+        "id": did,
+        "verificationMethod": [
+            {
+                "id": method,
+                "type": "Multikey",
+                "controller": did,
+                "publicKeyMultibase": multibase_public_key(public_key),
+            }
+        ],
+        "assertionMethod": [method],
+        "authentication": [method],
     }
 
 

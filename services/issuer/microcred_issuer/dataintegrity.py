@@ -188,7 +188,13 @@ def _is_iri_or_blank(value: Any) -> bool:
 
 
 def _key_paths(node: Any, prefix: str = "") -> Iterator[str]:
-    """Every property path of a JSON document (array positions folded), ``@context`` aside."""
+    """Every property path of a JSON document (array positions folded), ``@context`` aside.
+
+    A node that is nothing but its id (``{"id": "did:example:x"}``) is a leaf: compaction
+    writes it as the bare IRI (an ``@id``-typed term's value), which is the same node.
+    """
+    if isinstance(node, Mapping) and set(node) <= {"id", "@id"}:
+        return
     if isinstance(node, Mapping):
         for key, value in node.items():
             if key == "@context" or value is None:
@@ -239,7 +245,20 @@ def undefined_terms(document: Mapping[str, Any]) -> list[str]:
     The document is expanded and compacted back with its own ``@context``: a property that
     did not survive the round trip is one JSON-LD processing drops, so no proof covers it.
     Types and ids that stay relative IRIs are reported too (RDF conversion drops them).
+
+    The credentials a presentation embeds (``verifiableCredential``, a graph container that
+    compaction does not bring back to their own contexts' terms) are checked one by one, each
+    with its own ``@context``.
     """
+    embedded = document.get("verifiableCredential")
+    if embedded is not None:
+        outer = {k: v for k, v in document.items() if k != "verifiableCredential"}
+        found = undefined_terms(outer)
+        for credential in embedded if isinstance(embedded, list) else [embedded]:
+            if isinstance(credential, Mapping):
+                inner = {"@context": document.get("@context", {}), **credential}
+                found += [f"/verifiableCredential{t}" for t in undefined_terms(inner)]
+        return found
     try:
         expanded = jsonld.expand(dict(document), _options())
         compacted = jsonld.compact(expanded, {"@context": document.get("@context", {})}, _options())
@@ -360,14 +379,33 @@ def decode_proof_value(value: Any) -> bytes:
     return signature
 
 
+def previous_proofs(document: Mapping[str, Any], proof: Mapping[str, Any]) -> list[Any]:
+    """The proofs ``proof.previousProof`` names (a proof chain), from the document's proofs.
+
+    Raises ``DataIntegrityError`` when one of them is not in the document.
+    """
+    wanted = proof.get("previousProof")
+    if wanted is None:
+        return []
+    ids = wanted if isinstance(wanted, list) else [wanted]
+    present = document.get("proof")
+    present = present if isinstance(present, list) else [present]
+    found = [p for p in present if isinstance(p, Mapping) and p.get("id") in ids]
+    if len(found) != len(ids):
+        raise DataIntegrityError(f"previousProof names a proof the document lacks: {wanted}")
+    return found
+
+
 def verify_proof(
     document: Mapping[str, Any], proof: Mapping[str, Any], public_key: Ed25519PublicKey
 ) -> None:
     """Check one ``eddsa-rdfc-2022`` proof of ``document`` with ``public_key``; raise if bad.
 
-    The document is taken without all its proofs (the spec's unsecured document). A proof that
+    The document is taken without all its proofs (the spec's unsecured document), apart from
+    those the proof's ``previousProof`` names (a proof chain signs them too). A proof that
     carries its own ``@context`` must name the document's leading contexts, in order.
     """
+    previous = previous_proofs(document, proof)
     plain = unsecured(document)
     options = {k: v for k, v in proof.items() if k != "proofValue"}
     if "@context" in options:
@@ -380,7 +418,8 @@ def verify_proof(
     signature = decode_proof_value(proof.get("proofValue"))
     _assert_defined("the credential", plain)
     _assert_defined("the proof", {**options, "@context": plain.get("@context")})
+    signed = {**plain, "proof": previous} if previous else plain
     try:
-        public_key.verify(signature, hash_data(plain, options))
+        public_key.verify(signature, hash_data(signed, options))
     except InvalidSignature as exc:
         raise DataIntegrityError("the proof's signature does not verify") from exc

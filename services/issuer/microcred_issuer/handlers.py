@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
+from uuid import uuid4
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from microcred_issuer.contexts import DATA_INTEGRITY_V2, VC_V2
 from microcred_issuer.credential import (
+    DID_KEY_PREFIX,
     VerificationError,
     build_credential,
     build_pathway_credential,
     credential_id_for,
+    did_key,
+    did_key_method,
     institution_did,
+    public_key_of_did_key,
     sign_jwt,
     verification_method_id,
     verify_jwt,
@@ -24,11 +31,14 @@ from microcred_issuer.dataintegrity import (
     ASSERTION_METHOD,
     DataIntegrityError,
     ProofOptions,
+    UndefinedTermsError,
+    create_proof,
     proofs_of,
+    undefined_terms,
     verify_proof,
 )
 from microcred_issuer.dataintegrity import sign as sign_data_integrity
-from microcred_issuer.keys import KeyStore, SigningKey, public_key_from_multibase
+from microcred_issuer.keys import KeyStore
 from microcred_issuer.statuslist import ENTRY_TYPE, Purpose, StatusEntry, StatusLists
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.envelope import deterministic_event_id
@@ -262,6 +272,91 @@ class Issuer:
             **outbox_fields([event]),
         }
 
+    # --- the VC-API: signing a credential given by an institution admin ----------------------
+
+    async def institution_of(self, issuer_id: str, candidates: Iterable[str]) -> tuple[str, bool]:
+        """The institution whose identifier ``issuer_id`` is, and whether it is the ``did:key``.
+
+        ``issuer_id`` is an institution's ``did:web`` or the ``did:key`` of its active key; a
+        ``did:key`` is looked for among ``candidates`` (the caller's institutions) first, then
+        among every institution's keys. Raises ``UnknownIssuerError`` saying why otherwise.
+        """
+        if issuer_id.startswith("did:web:"):
+            institution_id = issuer_id.rsplit(":", 1)[-1]
+            if issuer_id != self.did(institution_id):
+                raise UnknownIssuerError(
+                    f"{issuer_id} is not a did:web of this issuer (its institutions' DIDs are "
+                    f"{self.did('<institution>')})"
+                )
+            return institution_id, False
+        if not issuer_id.startswith(DID_KEY_PREFIX):
+            raise UnknownIssuerError(
+                f"issuer {issuer_id!r} must be an institution's did:web or the did:key of its "
+                "active key"
+            )
+        try:
+            public_key_of_did_key(issuer_id)
+        except ValueError as exc:
+            raise UnknownIssuerError(str(exc)) from exc
+        multibase = issuer_id.removeprefix(DID_KEY_PREFIX)
+        found = await self.database["keys"].find_one(
+            {"public_multibase": multibase}, {"_id": 1, "institution_id": 1}
+        )
+        names = [
+            *candidates,
+            *([] if found is None else [str(found.get("institution_id", found["_id"]))]),
+        ]
+        for institution_id in names:
+            active = await self.keys.public_keys(institution_id)
+            if any(did_key(k.private_key.public_key()) == issuer_id for k in active):
+                return institution_id, True
+        raise UnknownIssuerError(f"{issuer_id} is no institution's key here")
+
+    async def sign_for_api(
+        self, credential: Mapping[str, Any], institution_id: str, *, by_did_key: bool
+    ) -> dict[str, Any]:
+        """``credential`` signed (eddsa-rdfc-2022) with the institution's active key.
+
+        The proof's verification method is the key's ``did:key`` method when the credential's
+        issuer is that ``did:key``, else the institution's ``did:web`` key; its issuer must be
+        the key's (``UnknownIssuerError`` otherwise). Credentials issued by the ``did:web``
+        without a ``credentialStatus`` get the institution's revocation and suspension entries
+        (published by the same ``did:web``, as verifiers check). ``proof`` is a single object,
+        or an array when the credential came with proofs. Raises ``DataIntegrityError`` for
+        terms no context defines.
+        """
+        key = await self.keys.active_key(institution_id)
+        public_key = key.private_key.public_key()
+        if by_did_key:
+            if _issuer_id(credential) != did_key(public_key):
+                raise UnknownIssuerError(
+                    f"{_issuer_id(credential)} is not the did:key of the institution's active "
+                    f"key ({did_key(public_key)})"
+                )
+            method = did_key_method(public_key)
+        else:
+            method = verification_method_id(self.did(institution_id), key)
+        unsigned = {k: v for k, v in credential.items() if k != "proof"}
+        contexts = unsigned.get("@context")
+        contexts = contexts if isinstance(contexts, list) else [contexts]
+        if VC_V2 not in contexts and DATA_INTEGRITY_V2 not in contexts:
+            # A VC 1.1 credential: its context does not define the proof's terms, so the Data
+            # Integrity context is added (vc-di-eddsa, "Add Proof"), as other issuers do.
+            unsigned["@context"] = [*contexts, DATA_INTEGRITY_V2]
+        if not by_did_key and "credentialStatus" not in unsigned:
+            # Refuse undefined terms before drawing indices that would then stay unused.
+            terms = undefined_terms(unsigned)
+            if terms:
+                raise UndefinedTermsError("the credential", terms)
+            entries = await self.status_lists.allocate(institution_id, f"vc-api:{uuid4()}")
+            unsigned["credentialStatus"] = self.status_lists.entries_for(institution_id, entries)
+        issued_at = datetime.now(UTC).replace(microsecond=0)
+        proof = create_proof(unsigned, key.private_key, ProofOptions(method, issued_at))
+        existing = credential.get("proof")
+        if existing is None:
+            return {**unsigned, "proof": proof}
+        return {**unsigned, "proof": [*_as_list(existing), proof]}
+
     # --- revoking ------------------------------------------------------------------------------
 
     async def on_award_revoked(self, envelope: Envelope[AwardRevokedV1]) -> None:
@@ -459,7 +554,7 @@ class Issuer:
             if named is None or named[1] != entry.get("statusPurpose"):
                 raise StatusCheckError("credentialStatus names an unknown status list")
             institution_id, purpose, list_number = named
-            if self.did(institution_id) != issuer_id:
+            if issuer_id not in await self.dids_of(institution_id):
                 raise StatusCheckError("the status list is not the issuer's")
             try:
                 at = StatusEntry(list_number, int(str(entry.get("statusListIndex"))))
@@ -475,7 +570,14 @@ class Issuer:
             return CredentialStatus(SUSPENDED)
         return CredentialStatus(ACTIVE)
 
-    async def verify(self, presented: str | Mapping[str, Any]) -> dict[str, Any]:
+    async def dids_of(self, institution_id: str) -> set[str]:
+        """The institution's identifiers: its ``did:web`` and the ``did:key`` of each key."""
+        keys = await self.keys.public_keys(institution_id)
+        return {self.did(institution_id)} | {did_key(k.private_key.public_key()) for k in keys}
+
+    async def verify(
+        self, presented: str | Mapping[str, Any], *, foreign_status: bool = False
+    ) -> dict[str, Any]:
         """Verify a credential: a VC-JWT (a string) or JSON-LD with a Data Integrity proof.
 
         ``checks`` reports each check: ``signature`` (the proof or JWS verifies), ``issuer``
@@ -486,6 +588,12 @@ class Issuer:
         names the check and ``error`` says why. A revoked credential's answer says when it was
         revoked (``revocation``), not why: anyone may ask. A suspended one fails ``status``
         (``error`` "suspended") while suspended, and verifies again once the suspension is lifted.
+
+        Proofs by ``did:key`` verification methods are checked too (the key is in the DID), as
+        are this issuer's ``did:web`` keys; other DID methods are refused ("unknown issuer").
+        With ``foreign_status`` (the VC-API), ``credentialStatus`` entries this issuer cannot
+        check (another kind of status, or another issuer's list) are reported in ``warnings``
+        rather than failing ``status``.
         """
         checks: dict[str, Any] = {"signature": False, "issuer": None, "status": None, "dates": None}
         if isinstance(presented, str):
@@ -503,7 +611,10 @@ class Issuer:
         try:
             status = await self._status_of(credential, stored)
         except StatusCheckError as exc:
-            return {**answer, "failed": "status", "error": str(exc), "credential": credential}
+            if not foreign_status:
+                return {**answer, "failed": "status", "error": str(exc), "credential": credential}
+            answer["warnings"] = [f"credentialStatus not checked: {exc}"]
+            status = CredentialStatus(ACTIVE)
         checks["status"] = status.status
         if status.status == REVOKED:
             return {
@@ -519,15 +630,36 @@ class Issuer:
             return {**answer, "failed": "dates", "error": dates_error, "credential": credential}
         return {**answer, "verified": True, "credential": credential}
 
-    async def _issuer_key(self, method: str) -> tuple[str, SigningKey | None, str]:
-        """The DID a verification method belongs to, and its key if it is one of ours."""
+    async def resolve_method(self, method: str) -> tuple[str, Ed25519PublicKey | None, str]:
+        """The DID a verification method belongs to, and its public key; else None and why.
+
+        A ``did:key`` is resolved locally (an Ed25519 Multikey); a ``did:web`` only when it is
+        one of this issuer's institutions (nothing is fetched); any other method is refused.
+        """
         did, _, fragment = method.partition("#")
+        if did.startswith(DID_KEY_PREFIX):
+            try:
+                return did, public_key_of_did_key(method), ""
+            except ValueError as exc:
+                return did, None, str(exc)
+        if not did.startswith("did:web:"):
+            scheme = ":".join(did.split(":")[:2]) if did.startswith("did:") else did
+            return (
+                did,
+                None,
+                (
+                    f"unknown issuer: unsupported DID method {scheme!r} (this verifier resolves "
+                    "did:key and this issuer's own did:web)"
+                ),
+            )
         institution_id = did.rsplit(":", 1)[-1]
         if not fragment or did != self.did(institution_id):
             return did, None, "unknown issuer"
         keys = {k.key_id: k for k in await self.keys.public_keys(institution_id)}
         key = keys.get(fragment)
-        return did, key, "" if key is not None else "unknown key"
+        if key is None:
+            return did, None, "unknown key"
+        return did, key.private_key.public_key(), ""
 
     async def _signed_by_its_issuer(
         self, token: str, checks: dict[str, Any]
@@ -543,11 +675,11 @@ class Issuer:
             kid = str(extract_compact(token.encode()).headers().get("kid", ""))
         except Exception as exc:  # noqa: BLE001 - any malformed token is simply invalid
             return None, "signature", f"malformed token: {exc}"
-        did, key, error = await self._issuer_key(kid)
+        did, key, error = await self.resolve_method(kid)
         if key is None:
             return None, "issuer", error
         try:
-            credential = verify_jwt(token, public_key_from_multibase(key.public_multibase))
+            credential = verify_jwt(token, key)
         except VerificationError as exc:
             return None, "signature", str(exc)
         issuer_id = _issuer_id(credential)
@@ -570,20 +702,29 @@ class Issuer:
         issuer_id = _issuer_id(credential)
         signers: set[str] = set()
         for proof in proofs:
-            did, key, error = await self._issuer_key(str(proof.get("verificationMethod", "")))
+            did, key, error = await self.resolve_method(str(proof.get("verificationMethod", "")))
             if key is None:
                 return None, "issuer", error
             if proof.get("proofPurpose") != ASSERTION_METHOD:
                 return None, "signature", "the proof's purpose is not assertionMethod"
             try:
-                verify_proof(credential, proof, public_key_from_multibase(key.public_multibase))
+                verify_proof(credential, proof, key)
             except DataIntegrityError as exc:
                 return None, "signature", str(exc)
             signers.add(did)
         checks.update(signature=True, issuer=issuer_id)
-        if signers != {issuer_id}:
+        # Every proof verified; the issuer's must be among them (a proof set may add others').
+        if issuer_id not in signers:
             return None, "issuer", "issuer differs from signer"
         return dict(credential), "", ""
+
+
+class UnknownIssuerError(ValueError):
+    """A credential's issuer is none of this issuer's institutions (or not the signing key)."""
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _issuer_id(credential: Mapping[str, Any]) -> Any:
@@ -593,7 +734,7 @@ def _issuer_id(credential: Mapping[str, Any]) -> Any:
 
 def _dates_error(credential: Mapping[str, Any], now: datetime) -> str | None:
     """Why the credential is not valid at ``now`` (``validFrom``/``validUntil``), or None."""
-    for field_name in ("validFrom", "validUntil"):
+    for field_name in ("validFrom", "validUntil", "expirationDate"):
         value = credential.get(field_name)
         if value is None:
             continue
@@ -605,7 +746,7 @@ def _dates_error(credential: Mapping[str, Any], now: datetime) -> str | None:
             moment = moment.replace(tzinfo=UTC)
         if field_name == "validFrom" and moment > now:
             return f"not valid yet: validFrom is {value}"
-        if field_name == "validUntil" and moment <= now:
+        if field_name in {"validUntil", "expirationDate"} and moment <= now:
             return f"expired: validUntil was {value}"
     return None
 

@@ -164,7 +164,7 @@ async def test_private_keys_are_sealed_at_rest(database: AsyncDatabase[Any]) -> 
     )
 
     raw = key.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    stored = await database["keys"].find_one({"_id": TENANT})
+    stored = await database["keys"].find_one({"institution_id": TENANT})
     assert stored is not None
     assert raw not in bytes(stored["sealed_private_key"])
     with pytest.raises(InvalidTag):

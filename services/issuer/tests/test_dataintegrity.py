@@ -102,11 +102,14 @@ def test_the_loader_serves_the_bundle_and_refuses_every_other_url() -> None:
     assert "@context" in remote["document"]
     with pytest.raises(ContextRefusedError, match="not one of the bundled contexts"):
         offline_document_loader("https://evil.example/context.json")
-    # Not even the OBv3 context under another name, nor VC 1.1's.
+    # Not even the OBv3 context under another name, nor VC 1.1's examples context (VC 1.1's
+    # own context is bundled, for the VC-API; the 2.0 examples context too).
     with pytest.raises(ContextRefusedError):
         offline_document_loader("https://purl.imsglobal.org/spec/ob/v3p0/context.json")
     with pytest.raises(ContextRefusedError):
-        offline_document_loader("https://www.w3.org/2018/credentials/v1")
+        offline_document_loader("https://www.w3.org/2018/credentials/examples/v1")
+    for url in (contexts.VC_V1, contexts.CREDENTIALS_EXAMPLES_V2):
+        assert offline_document_loader(url)["documentUrl"] == url
 
 
 def test_a_document_naming_an_unknown_context_is_refused_clearly() -> None:

@@ -25,6 +25,7 @@ from microcred_issuer.rendering.api import router as renderings
 from microcred_issuer.rendering.baking import unbake
 from microcred_issuer.rendering.elements import verification_url
 from microcred_issuer.settings import IssuerSettings
+from microcred_issuer.verification.api import router as verification
 from microcred_shared.contracts import topics
 from microcred_shared.crypto import MasterKeyCipher
 from microcred_shared.http import install_problem_handlers
@@ -56,6 +57,7 @@ async def http(issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(router)
+    app.include_router(verification)
     app.include_router(renderings)
     app.state.issuer = issuer
     transport = httpx.ASGITransport(app=app)
@@ -96,7 +98,7 @@ async def test_the_badge_is_served_baked_with_the_stored_credential(
     assert token == stored["credential_jwt"]
     # What comes out of the image verifies: the start of ``POST /verify`` with an image.
     assert isinstance(token, str)
-    verdict = (await http.post("/credentials/verify", json={"credential_jwt": token})).json()
+    verdict = (await http.post("/verify", json={"credential_jwt": token})).json()
     assert verdict["verified"] is True
 
 

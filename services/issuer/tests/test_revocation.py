@@ -25,6 +25,7 @@ from microcred_issuer.credential import credential_id_for
 from microcred_issuer.handlers import Issuer
 from microcred_issuer.settings import IssuerSettings
 from microcred_issuer.statuslist import bit_is_set, decode_list
+from microcred_issuer.verification.api import router as verification
 from microcred_shared.contracts import topics
 from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.crypto import MasterKeyCipher
@@ -72,6 +73,7 @@ async def http(issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(router)
+    app.include_router(verification)
     app.state.issuer = issuer
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://issuer") as client:
@@ -84,7 +86,7 @@ async def test_revoking_an_issued_credential_once_under_redelivery(
     await issuer.on_competence_awarded(competence_award("award-1"))
     [issued] = published(issuer, topics.CREDENTIAL_ISSUED, "award-1")
     token = issued["data"]["credential_jwt"]
-    before = (await http.post("/credentials/verify", json={"credential_jwt": token})).json()
+    before = (await http.post("/verify", json={"credential_jwt": token})).json()
     assert before["verified"] is True
     assert before["checks"]["status"] == "active"
 
@@ -109,7 +111,7 @@ async def test_revoking_an_issued_credential_once_under_redelivery(
     ]
     assert all(entry["sent"] for entry in stored["outbox"])
 
-    verdict = (await http.post("/credentials/verify", json={"credential_jwt": token})).json()
+    verdict = (await http.post("/verify", json={"credential_jwt": token})).json()
     assert verdict["verified"] is False
     assert verdict["checks"] == {
         "signature": True,
@@ -330,7 +332,7 @@ async def test_on_kafka_revocations_withhold_revoke_and_refuse_and_pathways_are_
         assert withheld not in award_ids_of(credentials)
 
         token = first.json()["data"]["credential_jwt"]
-        verdict = (await http.post("/credentials/verify", json={"credential_jwt": token})).json()
+        verdict = (await http.post("/verify", json={"credential_jwt": token})).json()
         assert verdict["checks"]["status"] == "revoked"
         assert verdict["verified"] is False
         assert "reason" not in verdict["revocation"]
@@ -346,7 +348,7 @@ async def test_on_kafka_revocations_withhold_revoke_and_refuse_and_pathways_are_
         [pathway_credential] = [c for c in credentials if c.json()["data"]["award_id"] == pathway]
         data = pathway_credential.json()["data"]
         verdict = (
-            await http.post("/credentials/verify", json={"credential_jwt": data["credential_jwt"]})
+            await http.post("/verify", json={"credential_jwt": data["credential_jwt"]})
         ).json()
         assert verdict["verified"] is True
         assert verdict["checks"]["issuer"] == verdict["credential"]["issuer"]["id"]

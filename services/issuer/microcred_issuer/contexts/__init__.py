@@ -21,9 +21,11 @@ from types import MappingProxyType
 from typing import Any
 
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
+VC_V1 = "https://www.w3.org/2018/credentials/v1"
 DATA_INTEGRITY_V2 = "https://w3id.org/security/data-integrity/v2"
 MULTIKEY_V1 = "https://w3id.org/security/multikey/v1"
 DID_V1 = "https://www.w3.org/ns/did/v1"
+CREDENTIALS_EXAMPLES_V2 = "https://www.w3.org/ns/credentials/examples/v2"
 OB_V3P0_3_0_1 = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.1.json"
 OB_V3P0_3_0_2 = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.2.json"
 OB_V3P0_3_0_3 = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
@@ -44,6 +46,11 @@ BUNDLED: tuple[BundledContext, ...] = (
         "8a9f494a89ecc51db093e90e84713e07e84d6d9204364a9b3c7868b21751236f",
     ),
     BundledContext(
+        VC_V1,
+        "credentials-v1.jsonld",
+        "00d7dd6d3ad8b920e3e550dd3a3d9090bffcac84cdbf943da6924b3e0a5c8bb8",
+    ),
+    BundledContext(
         DATA_INTEGRITY_V2,
         "data-integrity-v2.jsonld",
         "0f77743daf5b4e8fc067fc5ba5b21044283053aa717fc6b0219843bed3b00363",
@@ -57,6 +64,11 @@ BUNDLED: tuple[BundledContext, ...] = (
         DID_V1,
         "did-v1.jsonld",
         "62c1054bf404d6dd3a4b26b64f830fd72095f6a26edc4469908c94351352ce5f",
+    ),
+    BundledContext(
+        CREDENTIALS_EXAMPLES_V2,
+        "credentials-examples-v2.jsonld",
+        "57393fbc69d6efb9b9b5dc9cb6b9880b0944360abfe2eaf459c9e58cf2279d7c",
     ),
     BundledContext(
         OB_V3P0_3_0_1,

@@ -376,7 +376,7 @@ def _downloads(credential_id: str) -> dict[str, str]:
 async def verify(request: Request, issuer: IssuerDep) -> Response:
     """Verify a credential: JSON-LD with its proof, a VC-JWT, or a badge image baked with one.
 
-    The answer is ``POST /credentials/verify``'s: ``verified``, each check in ``checks``
+    The answer is ``Issuer.verify``'s: ``verified``, each check in ``checks``
     (signature, issuer, status, dates), and for a credential that fails, the check in ``failed``
     and why in ``error``.
     """

@@ -92,8 +92,8 @@ def _is_credential(document: Mapping[str, Any]) -> bool:
 def credential_object(value: Any) -> Presented:
     """A JSON value as presented: a credential, or an object wrapping one (or its VC-JWT).
 
-    The wrappers are the VC-API's ``{"verifiableCredential": …}`` and ``POST
-    /credentials/verify``'s ``{"credential": …}`` or ``{"credential_jwt": "…"}``.
+    The wrappers are the VC-API's ``{"verifiableCredential": …}`` and the platform's own
+    ``{"credential": …}`` or ``{"credential_jwt": "…"}``.
     """
     if not isinstance(value, dict):
         raise UnusableInputError("not a credential: the JSON is not an object")

@@ -12,7 +12,8 @@
 //   failed: `status` maps each statusPurpose to whether its bit is set.
 // - VC-JWT: jose's compactVerify with the Ed25519 key of the DID document, as a JWK.
 //
-// Contexts come from the npm packages that publish them (the same ones the issuer bundles);
+// Contexts come from the npm packages that publish them (the same ones the issuer bundles;
+// W3C's examples context, in no package, is written out here);
 // the controller (DID) documents and their verification methods come from the files given.
 // No URL is fetched: anything else the loader is asked for is an error.
 //
@@ -53,6 +54,8 @@ function contextLoader(controllers, statusLists) {
   const loader = new JsonLdDocumentLoader();
   const VC_V2 = 'https://www.w3.org/ns/credentials/v2';
   loader.addStatic(VC_V2, credentialsContext.contexts.get(VC_V2));
+  const VC_V1 = 'https://www.w3.org/2018/credentials/v1';
+  loader.addStatic(VC_V1, credentialsContext.contexts.get(VC_V1));
   loader.addStatic(dataIntegrityContext.CONTEXT_URL, dataIntegrityContext.CONTEXT);
   loader.addStatic(multikeyContext.CONTEXT_URL, multikeyContext.CONTEXT);
   loader.addStatic(didContext.constants.DID_CONTEXT_URL,
@@ -61,6 +64,10 @@ function contextLoader(controllers, statusLists) {
     obContexts.CONTEXT_URL_V3_0_3]) {
     loader.addStatic(url, obContexts.contexts.get(url));
   }
+  // W3C's examples context (the specifications' and test suites' examples use it); no npm
+  // package publishes it, so it is written here as W3C serves it.
+  loader.addStatic('https://www.w3.org/ns/credentials/examples/v2',
+    {'@context': {'@vocab': 'https://www.w3.org/ns/credentials/examples#'}});
   for(const statusList of statusLists) {
     loader.addStatic(statusList.id, statusList);
   }
