@@ -309,6 +309,16 @@ INVALID: list[tuple[str, Any, str]] = [
     ("relatedResource without id", {"relatedResource": {"digestSRI": "sha384-x"}}, ".id"),
     ("relatedResource without digest", {"relatedResource": {"id": "https://e.org/r"}}, "digest"),
     (
+        "relatedResource with a wrong digest of a published resource",
+        {
+            "relatedResource": {
+                "id": "https://www.w3.org/ns/credentials/v2",
+                "digestMultibase": "uM4RgWQc3RUDtjJCSgTJtTfvpZ7SPEg_LNO0ESlovQC0",
+            }
+        },
+        "not its published digest",
+    ),
+    (
         "relatedResource twice",
         {"relatedResource": [{"id": "https://e.org/r", "digestSRI": "sha384-x"}] * 2},
         "given twice",
@@ -570,3 +580,15 @@ async def test_proof_sets_and_chains_verify_when_every_proof_does(
     answer = await verify(http, only_cosigned)
     assert answer.status_code == 400
     assert "issuer differs from signer" in answer.json()["errors"][0]["detail"]
+
+
+@pytest.mark.unit
+def test_a_related_resource_with_its_published_digests_is_accepted() -> None:
+    published = {
+        "id": "https://www.w3.org/ns/credentials/v2",
+        "digestSRI": "sha384-NSOcNpmdIVUxIJGvGUoe22FjTWrXiaXlsZ8q6912LdnR3KraQO2n75Ica4wK4Qeg",
+        "digestMultibase": "uJKGMkOmFbVJhEfKTduMC2XCyvRAYLjOVmZWwIH1wQ7k",
+    }
+    unknown = {"id": "https://example.org/syllabus.pdf", "digestSRI": "sha384-anything"}
+    credential = {**unsigned("did:example:issuer"), "relatedResource": [published, unknown]}
+    assert credential_errors(credential) == []
