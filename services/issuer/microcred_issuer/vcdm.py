@@ -55,7 +55,7 @@ def _context_errors(document: Mapping[str, Any]) -> Iterator[str]:
         yield "@context is required"
         return
     contexts = _as_list(document["@context"])
-    if not contexts or contexts[0] not in {VC_V2, VC_V1}:
+    if not contexts or not isinstance(contexts[0], str) or contexts[0] not in {VC_V2, VC_V1}:
         yield f"the first @context must be {VC_V2} (or {VC_V1}, VC Data Model 1.1)"
     for context in contexts[1:]:
         if not (is_url(context) or isinstance(context, dict)):
