@@ -374,6 +374,50 @@ def _admin_call(
 AccountingUrl = Annotated[
     str | None, typer.Option(help="Accounting's URL; default: the embedded platform's.")
 ]
+IssuerUrl = Annotated[
+    str | None, typer.Option(help="Issuer's URL; default: the embedded platform's.")
+]
+
+
+def _intake_institution(intake_url: str | None, institution_id: str) -> dict[str, Any]:
+    """The institution and its catalogue, as intake has them (public)."""
+    import httpx  # noqa: PLC0415
+
+    base = intake_url or _config().service_url("intake")
+    found = httpx.get(f"{base}/institutions/{institution_id}", timeout=30)
+    if found.is_error:
+        typer.echo(f"no institution {institution_id} at {base}", err=True)
+        raise typer.Exit(1)
+    institution: dict[str, Any] = found.json()
+    return institution
+
+
+def _register_at_issuer(
+    institution: dict[str, Any],
+    intake_url: str | None,
+    email: str,
+    password: str,
+    issuer_url: str | None,
+) -> None:
+    """Register the institution (as intake has it) at the issuer: its first key, its competences.
+
+    The issuer signs only for institutions registered with it, and only their competences.
+    """
+    competences = institution.get("competences", [])
+    registered = _admin_call(
+        intake_url,
+        email,
+        password,
+        "PUT",
+        f"/institutions/{institution['id']}",
+        {
+            "name": institution["name"],
+            "country": institution["country"],
+            "competences": [c["id"] for c in competences if isinstance(c, dict)],
+        },
+        service_url=issuer_url or _config().service_url("issuer"),
+    )
+    typer.echo(f"issuer: signs as {registered['key_id']}")
 
 
 def _read_json_object(file: Path) -> dict[str, Any]:
@@ -466,12 +510,15 @@ def institution_onboard(
     intake_url: IntakeUrl = None,
     review_url: ReviewUrl = None,
     accounting_url: AccountingUrl = None,
+    issuer_url: IssuerUrl = None,
 ) -> None:
     """Onboard an institution from a JSON file (see docs/institution.example.json).
 
-    Its ``review`` section, if any, sets how it reviews evidence (at review); its ``pathways``
-    section defines its pathways, and ``shares_awards_with`` names the institutions whose
-    pathways may count its awards (both at accounting).
+    The institution is created at intake, then registered at the issuer, which makes its
+    first signing key (it signs only for institutions registered with it). Its ``review``
+    section, if any, sets how it reviews evidence (at review); its ``pathways`` section
+    defines its pathways, and ``shares_awards_with`` names the institutions whose pathways
+    may count its awards (both at accounting).
     """
     body = _read_json_object(file)
     review = body.pop("review", None)
@@ -481,6 +528,7 @@ def institution_onboard(
     competences = created.get("competences", [])
     count = len(competences) if isinstance(competences, list) else 0
     typer.echo(f"onboarded {created['id']} ({created['name']}) with {count} competences")
+    _register_at_issuer(created, intake_url, admin_email, admin_password, issuer_url)
     if review is not None:
         settings = _admin_call(
             intake_url,
@@ -551,8 +599,13 @@ def institution_import_catalogue(
     admin_email: AdminEmail = "admin@microcred.localhost",
     admin_password: AdminPassword = "",
     intake_url: IntakeUrl = None,
+    issuer_url: IssuerUrl = None,
 ) -> None:
-    """Add a starter catalogue's competences to an institution's catalogue."""
+    """Add a starter catalogue's competences to an institution's catalogue (and the issuer's).
+
+    The issuer's list of the institution's competences is updated too: it signs awards only
+    of competences registered with it (a platform administrator's act).
+    """
     result = _admin_call(
         intake_url,
         admin_email,
@@ -564,11 +617,35 @@ def institution_import_catalogue(
     typer.echo(
         f"imported {result['imported']} competences of {catalogue}; {result['total']} in all"
     )
+    _register_at_issuer(
+        _intake_institution(intake_url, institution_id),
+        intake_url,
+        admin_email,
+        admin_password,
+        issuer_url,
+    )
 
 
-IssuerUrl = Annotated[
-    str | None, typer.Option(help="Issuer's URL; default: the embedded platform's.")
-]
+@issuer_app.command("register")
+def issuer_register(
+    institution_id: str,
+    admin_email: AdminEmail = "admin@microcred.localhost",
+    admin_password: AdminPassword = "",
+    intake_url: IntakeUrl = None,
+    issuer_url: IssuerUrl = None,
+) -> None:
+    """Register an institution onboarded at intake with the issuer (idempotent).
+
+    Onboarding does it; this repeats it, for an institution onboarded before the issuer kept
+    its own record of the institutions it signs for, or whose onboarding stopped half-way.
+    """
+    _register_at_issuer(
+        _intake_institution(intake_url, institution_id),
+        intake_url,
+        admin_email,
+        admin_password,
+        issuer_url,
+    )
 
 
 @issuer_app.command("rotate-key")

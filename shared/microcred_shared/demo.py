@@ -182,7 +182,10 @@ class PlatformClient:
         return await self.login(email, password)  # a fresh token carries the new role
 
     async def onboard(self, institution: Mapping[str, Any]) -> Any:
-        """Onboard at intake; a ``review`` section (review settings) goes to review."""
+        """Onboard at intake, then register at the issuer (its first key, its competences).
+
+        A ``review`` section (review settings) goes to review.
+        """
         admin = await self.login(*self._admin)
         profile = {k: v for k, v in institution.items() if k != "review"}
         onboarded = await self._json(
@@ -190,9 +193,29 @@ class PlatformClient:
                 f"{self.urls['intake']}/institutions", json=profile, headers=admin.auth
             )
         )
+        await self.register_at_issuer(onboarded)
         if "review" in institution:
             await self.configure_review(profile["id"], institution["review"])
         return onboarded
+
+    async def register_at_issuer(self, institution: Mapping[str, Any]) -> Any:
+        """Register the institution (as intake has it) at the issuer, as the platform admin.
+
+        The issuer signs only for registered institutions, and only their competences: called
+        at onboarding (it makes the first key) and again when the catalogue grows.
+        """
+        admin = await self.login(*self._admin)
+        return await self._json(
+            await self.http.put(
+                f"{self.urls['issuer']}/institutions/{institution['id']}",
+                json={
+                    "name": institution["name"],
+                    "country": institution["country"],
+                    "competences": [c["id"] for c in institution.get("competences", [])],
+                },
+                headers=admin.auth,
+            )
+        )
 
     async def configure_review(self, institution_id: str, settings: Mapping[str, Any]) -> Any:
         """Set the institution's review mode and second-approval threshold (as the admin)."""

@@ -63,6 +63,20 @@ def test_onboarding_and_catalogue_import_from_the_command_line(
     )
     assert onboarded.returncode == 0, onboarded.stderr
     assert f"onboarded {institution['id']}" in onboarded.stdout
+    # Registered at the issuer with its first key, before any award.
+    issuer = f"{platform.urls['issuer']}/institutions/{institution['id']}"
+    [key] = httpx.get(f"{issuer}/keys").json()["keys"]
+    assert (key["key_id"], key["status"]) == ("key-1", "active")
+    assert f"issuer: signs as {key['id']}" in onboarded.stdout
+    registered = httpx.get(issuer).json()
+    assert registered["competences"] == sorted(c["id"] for c in institution["competences"])
+    # Registering again (``microcred issuer register``) is idempotent: the same key.
+    again = microcred(
+        platform, "issuer", "register", institution["id"], password="microcred-admin-dev"
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"issuer: signs as {key['id']}" in again.stdout
+    assert httpx.get(issuer).json() == registered
     assert "pathway digital-communicator defined (all_of, Digital communicator)" in (
         onboarded.stdout
     )
@@ -121,6 +135,10 @@ def test_onboarding_and_catalogue_import_from_the_command_line(
 
     catalogue = httpx.get(f"{platform.urls['intake']}/institutions/{institution['id']}").json()
     assert {c["id"] for c in catalogue["competences"]} >= {"greencomp-1.1", "greencomp-4.3"}
+    # The issuer signs for the imported competences too; still with the one key.
+    registered = httpx.get(issuer).json()
+    assert registered["competences"] == sorted(c["id"] for c in catalogue["competences"])
+    assert [k["key_id"] for k in httpx.get(f"{issuer}/keys").json()["keys"]] == ["key-1"]
     unknown = microcred(
         platform,
         "institution",

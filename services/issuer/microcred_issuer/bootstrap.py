@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from microcred_issuer.api import router
 from microcred_issuer.handlers import Issuer
+from microcred_issuer.institutions_api import router as institutions
 from microcred_issuer.keys_api import router as keys
 from microcred_issuer.rendering.api import router as renderings
 from microcred_issuer.settings import IssuerSettings
@@ -50,7 +51,7 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
             "and pathways'), their revocation and verification."
         ),
         outbox=[issuer.credentials],
-        routers=[router, keys, vc_api, renderings, verification],
+        routers=[router, keys, institutions, vc_api, renderings, verification],
         on_start=(issuer.keys.prepare, issuer.ensure_indexes),
     )
     app.state.issuer = issuer

@@ -38,7 +38,8 @@ from microcred_issuer.dataintegrity import (
     verify_proof,
 )
 from microcred_issuer.dataintegrity import sign as sign_data_integrity
-from microcred_issuer.keys import KeyStore
+from microcred_issuer.institutions import Registry
+from microcred_issuer.keys import KeyStore, SigningKey
 from microcred_issuer.statuslist import ENTRY_TYPE, Purpose, StatusEntry, StatusLists
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.envelope import deterministic_event_id
@@ -102,6 +103,7 @@ class Issuer:
 
     def __post_init__(self) -> None:
         self.keys = KeyStore(self.database["keys"], self.cipher)
+        self.institutions = Registry(self.database["institutions"])
         self.status_lists = StatusLists(self.database, self.keys, self.public_url, self.did)
 
     @property
@@ -117,11 +119,39 @@ class Issuer:
     def did(self, institution_id: str) -> str:
         return institution_did(self.public_url, institution_id)
 
+    # --- registering (onboarding) --------------------------------------------------------------
+
+    async def register(
+        self, institution_id: str, *, name: str, country: str, competences: Iterable[str]
+    ) -> SigningKey:
+        """Register an institution to sign for, with its first key (idempotent); its active key.
+
+        The key comes first: a registered institution always has one (a crash in between
+        leaves a key and no record, and registering again finishes).
+        """
+        key = await self.keys.first_key(institution_id)
+        await self.institutions.register(
+            institution_id, name=name, country=country, competences=competences
+        )
+        log.info("institution.registered", institution_id=institution_id, key_id=key.key_id)
+        return key
+
+    async def _refuse_unknown(self, institution_id: str, competence_id: str | None = None) -> None:
+        """Refuse (to the dead-letter topic) an award the issuer does not sign for."""
+        reason = await self.institutions.refusal(institution_id, competence_id)
+        if reason is not None:
+            raise RefusedEventError(reason)
+
     # --- issuing -------------------------------------------------------------------------------
 
     async def on_competence_awarded(self, envelope: Envelope[CompetenceAwardedV1]) -> None:
-        """Sign the award's credential once; a redelivery only re-publishes what is unsent."""
+        """Sign the award's credential once; a redelivery only re-publishes what is unsent.
+
+        Refused (``RefusedEventError``: to the dead-letter topic, nothing stored) when the
+        institution is not registered here or the competence is not one of its registered ones.
+        """
         award = envelope.data
+        await self._refuse_unknown(envelope.tenant, award.competence.id)
         did = self.did(envelope.tenant)
         await self._issue_once(
             envelope,
@@ -139,8 +169,14 @@ class Issuer:
         )
 
     async def on_pathway_awarded(self, envelope: Envelope[PathwayAwardedV1]) -> None:
-        """Sign a completed pathway's credential once, as the awarding institution (the tenant)."""
+        """Sign a completed pathway's credential once, as the awarding institution (the tenant).
+
+        Refused when the awarding institution, or that of an award it stacks, is not registered.
+        """
         award = envelope.data
+        await self._refuse_unknown(envelope.tenant)
+        for stacked in award.stacked:
+            await self._refuse_unknown(stacked.institution.id)
         did = self.did(envelope.tenant)
         await self._issue_once(
             envelope,
@@ -213,7 +249,9 @@ class Issuer:
 
     async def _signed(self, envelope: Envelope[Any], issuance: Issuance) -> Document:
         """The award's credential document: signed, with its credential-issued event."""
-        key = await self.keys.active_key(envelope.tenant)
+        # The institution is registered (checked on the way in), so it has a key; should every
+        # key have been revoked since, a new one is made rather than the award stalled.
+        key = await self.keys.first_key(envelope.tenant)
         kid = verification_method_id(self.did(envelope.tenant), key)
         credential_id = credential_id_for(issuance.award_id)
         issued_at = datetime.now(UTC).replace(microsecond=0)
@@ -325,6 +363,9 @@ class Issuer:
         or an array when the credential came with proofs. Raises ``DataIntegrityError`` for
         terms no context defines.
         """
+        reason = await self.institutions.refusal(institution_id)
+        if reason is not None:
+            raise UnknownIssuerError(reason)
         key = await self.keys.active_key(institution_id)
         public_key = key.private_key.public_key()
         if by_did_key:

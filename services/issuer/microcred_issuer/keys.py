@@ -9,11 +9,13 @@ Keys and rotation
     the DID document and the JWKS so that what it signed still verifies) or ``revoked`` (listed
     nowhere: what it signed no longer verifies).
 
-    Exactly one key of an institution is active. Every new key is guarded by a unique ``_id``:
-    the first key is ``#key-1`` (concurrent first uses insert the same ``_id``, one wins and the
-    others read its key), and a rotation after ``key-<n>`` (the last key, whatever its status)
-    inserts ``key-<n+1>`` (concurrent rotations after the same key insert the same ``_id``: one
-    new key, which each of them returns) before retiring the older active key with an update
+    An institution's first key is made when it is registered at the issuer (onboarding,
+    ``first_key``); ``active_key`` makes none. Exactly one key of an institution is active.
+    Every new key is guarded by a unique ``_id``: the first key is ``#key-1`` (concurrent
+    registrations insert the same ``_id``, one wins and the others read its key), and a
+    rotation after ``key-<n>`` (the last key, whatever its status) inserts ``key-<n+1>``
+    (concurrent rotations after the same key insert the same ``_id``: one new key, which each
+    of them returns) before retiring the older active key with an update
     whose filter says ``active``. A crash in between leaves two active keys for a moment; the
     next read retires the older. Rotations that do not overlap (one reads the keys after the
     other made its key) are two rotations, and make two keys.
@@ -141,6 +143,10 @@ class CipherCustody:
         return Ed25519PrivateKey.from_private_bytes(self._cipher.open(sealed, key_ref.encode()))
 
 
+class NoKeyError(LookupError):
+    """The institution has no active key: it was never registered (onboarded) here."""
+
+
 def key_document_id(institution_id: str, serial: int) -> str:
     return f"{institution_id}#key-{serial}"
 
@@ -165,7 +171,22 @@ class KeyStore:
     # --- signing -------------------------------------------------------------------------------
 
     async def active_key(self, institution_id: str) -> SigningKey:
-        """The institution's newest active key, created on first use (concurrent users agree)."""
+        """The institution's newest active key; ``NoKeyError`` if it has none.
+
+        It makes none: keys are made by ``first_key`` (an institution's registration; the
+        issuer checks that an award's institution is registered before asking) and ``rotate``.
+        """
+        document = await self._active_document(institution_id)
+        if document is None:
+            raise NoKeyError(f"institution {institution_id} has no active signing key")
+        return self._signing_key(document)
+
+    async def first_key(self, institution_id: str) -> SigningKey:
+        """The institution's active key, made if it has none (concurrent callers agree).
+
+        For registering an institution (onboarding), and for signing a registered institution's
+        award should all its keys have been revoked: one key however many call.
+        """
         document = await self._active_document(institution_id)
         if document is None:
             document = await self._next_key(institution_id, first_use=True)
@@ -184,8 +205,8 @@ class KeyStore:
         """Make ``key-<n+1>`` after the institution's last key (any status) and retire the rest.
 
         The new key's ``_id`` is the guard: whoever inserts it first made it; the others, who
-        read the same last key, return it (or a newer active key, made meanwhile). On first use
-        (no active key was found), an active key made meanwhile by another is the answer.
+        read the same last key, return it (or a newer active key, made meanwhile). For a first
+        key (no active key was found), an active key made meanwhile by another is the answer.
         """
         for _ in range(ROTATION_ROUNDS):
             last = await self._last(institution_id)

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Literal
 
+from microcred_issuer.handlers import Issuer
 from microcred_shared.contracts import Envelope
 from microcred_shared.contracts.events import (
     AwardedEvidence,
@@ -37,6 +38,24 @@ def institution(institution_id: str) -> InstitutionRef:
         country=countries.get(institution_id, "BE"),
         quality_assurance="ESG 2015 internal QA",
     )
+
+
+#: The competences the samples award: each institution the tests onboard has them.
+COMPETENCES = ("c-1", "c-2", "c-3", "c-content", "c-data")
+
+
+async def onboard(
+    issuer: Issuer, *institution_ids: str, competences: tuple[str, ...] = COMPETENCES
+) -> None:
+    """Register institutions at the issuer, as onboarding does (default: AWARDING and PARTNER).
+
+    The issuer signs only for institutions registered with it, and only their competences.
+    """
+    for institution_id in institution_ids or (AWARDING, PARTNER):
+        ref = institution(institution_id)
+        await issuer.register(
+            institution_id, name=ref.name, country=ref.country, competences=competences
+        )
 
 
 def competence(competence_id: str, title: str) -> CompetenceSnapshot:

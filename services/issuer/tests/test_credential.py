@@ -154,7 +154,7 @@ def test_production_refuses_the_development_master_key() -> None:
 @pytest.mark.integration
 async def test_private_keys_are_sealed_at_rest(database: AsyncDatabase[Any]) -> None:
     keys = KeyStore(database["keys"], MasterKeyCipher(MASTER))
-    key = await keys.active_key(TENANT)
+    key = await keys.first_key(TENANT)
     assert (await keys.active_key(TENANT)).public_multibase == key.public_multibase
 
     from cryptography.hazmat.primitives.serialization import (  # noqa: PLC0415
@@ -176,6 +176,7 @@ async def test_one_credential_per_award_under_redelivery(database: AsyncDatabase
     publisher = RecordingPublisher()
     issuer = Issuer(database, publisher, MasterKeyCipher(MASTER), "https://issuer.example.org")
     await issuer.ensure_indexes()
+    await issuer.register(TENANT, name="Instituto A", country="PT", competences=["c-1"])
     event = Envelope.wrap(award(), source="/tests", subject="award-1", tenant=TENANT)
 
     for _ in range(3):

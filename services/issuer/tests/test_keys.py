@@ -36,6 +36,7 @@ from microcred_issuer.keys import (
     CipherCustody,
     KeyCustody,
     KeyStore,
+    NoKeyError,
     key_document_id,
     multibase_public_key,
 )
@@ -50,7 +51,14 @@ from microcred_shared.testing.apps import running, service_env
 from microcred_shared.testing.fakes import RecordingPublisher
 from microcred_shared.testing.kafka import Record, publish_events, read_topic
 from microcred_shared.testing.servers import Servers
-from services.issuer.tests.samples import AWARDING, MASTER, PARTNER, PUBLIC_URL, competence_award
+from services.issuer.tests.samples import (
+    AWARDING,
+    MASTER,
+    PARTNER,
+    PUBLIC_URL,
+    competence_award,
+    onboard,
+)
 
 # --- fixtures ---------------------------------------------------------------------------------
 
@@ -94,6 +102,7 @@ async def issuer(database: AsyncDatabase[Any]) -> Issuer:
     issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
     await issuer.keys.prepare()
     await issuer.ensure_indexes()
+    await onboard(issuer, AWARDING)
     return issuer
 
 
@@ -210,7 +219,7 @@ class Lockstep(KeyStore):
 async def test_concurrent_rotations_make_exactly_one_new_active_key(
     database: AsyncDatabase[Any],
 ) -> None:
-    first = await store(database).active_key(AWARDING)
+    first = await store(database).first_key(AWARDING)
     # Separate stores (as separate processes would be), each rotating from key-1.
     barrier = asyncio.Barrier(6)
     rotated = await asyncio.gather(
@@ -236,7 +245,7 @@ async def test_concurrent_rotations_make_exactly_one_new_active_key(
 async def test_rotations_racing_as_they_come_leave_one_active_key_the_newest(
     database: AsyncDatabase[Any],
 ) -> None:
-    await store(database).active_key(AWARDING)
+    await store(database).first_key(AWARDING)
     rotated = await asyncio.gather(*(store(database).rotate(AWARDING) for _ in range(6)))
 
     # Each rotation made a key or returned one made by a rotation it overlapped with.
@@ -251,12 +260,12 @@ async def test_rotations_racing_as_they_come_leave_one_active_key_the_newest(
 
 @pytest.mark.integration
 @pytest.mark.parametrize("lockstep", [False, True])
-async def test_concurrent_first_uses_agree_on_one_key(
+async def test_concurrent_registrations_agree_on_one_key(
     database: AsyncDatabase[Any], *, lockstep: bool
 ) -> None:
     barrier = asyncio.Barrier(6)
     stores = [Lockstep(database, barrier) if lockstep else store(database) for _ in range(6)]
-    keys = await asyncio.gather(*(s.active_key(AWARDING) for s in stores))
+    keys = await asyncio.gather(*(s.first_key(AWARDING) for s in stores))
 
     assert {k.public_multibase for k in keys} == {keys[0].public_multibase}
     assert {k.key_id for k in keys} == {"key-1"}
@@ -268,7 +277,7 @@ async def test_a_rotation_stopped_between_its_writes_is_finished_by_the_next_rea
     database: AsyncDatabase[Any],
 ) -> None:
     keys = store(database)
-    await keys.active_key(AWARDING)
+    await keys.first_key(AWARDING)
     # As if a rotation inserted key-2 and crashed before retiring key-1.
     await database["keys"].insert_one(keys._new_document(AWARDING, 2))
     assert await database["keys"].count_documents({"status": "active"}) == 2
@@ -291,11 +300,27 @@ async def test_revoked_keys_are_listed_nowhere(
     )
     assert [k.key_id for k in await issuer.keys.public_keys(AWARDING)] == ["key-2"]
     assert [k.key_id for k in await issuer.keys.key_infos(AWARDING)] == ["key-2"]
-    # With every key revoked, the next use makes a new one (never a revoked one back).
+    # With every key revoked, none is active; the registered institution's next award makes a
+    # new one (never a revoked one back).
     await database["keys"].update_many({}, {"$set": {"status": "revoked"}})
     assert await issuer.keys.public_keys(AWARDING) == []
-    assert (await issuer.keys.active_key(AWARDING)).key_id == "key-3"
+    with pytest.raises(NoKeyError):
+        await issuer.keys.active_key(AWARDING)
+    await issuer.on_competence_awarded(competence_award("award-after-revocation"))
+    assert issued_data(issuer, "award-after-revocation")["verification_method"].endswith("#key-3")
     assert [k.key_id for k in await issuer.keys.public_keys(AWARDING)] == ["key-3"]
+
+
+@pytest.mark.integration
+async def test_keys_are_made_at_registration_never_on_first_use(
+    database: AsyncDatabase[Any],
+) -> None:
+    keys = store(database)
+    with pytest.raises(NoKeyError):
+        await keys.active_key(PARTNER)
+    assert await database["keys"].count_documents({}) == 0
+    made = await keys.first_key(PARTNER)
+    assert (await keys.active_key(PARTNER)).public_multibase == made.public_multibase
 
 
 # --- the first shape --------------------------------------------------------------------------
@@ -420,14 +445,15 @@ async def test_only_the_institutions_admins_and_platform_admins_rotate_its_keys(
         answer = await http.post(path, headers=refused)
         assert answer.status_code == 403
         assert answer.headers["content-type"] == "application/problem+json"
-    assert await issuer.keys.public_keys(AWARDING) == []  # refusals made no key
+    # Refusals made no key: the one made when the institution was registered stands alone.
+    assert [k.key_id for k in await issuer.keys.public_keys(AWARDING)] == ["key-1"]
 
     admin = await http.post(path, headers=token((AWARDING, "institution_admin")))
     assert admin.status_code == 200
-    assert admin.json()["key_id"].endswith("#key-1")  # an institution without keys gets one
+    assert admin.json()["key_id"].endswith("#key-2")
     platform = await http.post(path, headers=token(platform_admin=True))
     assert platform.status_code == 200
-    assert platform.json()["key_id"].endswith("#key-2")
+    assert platform.json()["key_id"].endswith("#key-3")
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -610,6 +636,13 @@ async def test_on_kafka_a_credential_issued_before_a_rotation_verifies_after_it(
     app.state.keys = LocalKeySet()  # intake's key set, without intake
     issuer: Issuer = app.state.issuer
     async with running(app) as http:
+        registered = await http.put(
+            f"/institutions/{institution_id}",
+            json={"name": "Instituto K", "country": "PT", "competences": ["c-1", "c-2"]},
+            headers=token(platform_admin=True),
+        )
+        assert registered.status_code == 200, registered.text
+        assert registered.json()["key_id"] == f"{issuer.did(institution_id)}#key-1"
         await publish_events(servers.kafka, [competence_award(before_id, tenant=institution_id)])
         [before] = await read_topic(
             servers.kafka, topics.CREDENTIAL_ISSUED, keep=about(before_id), until=bool

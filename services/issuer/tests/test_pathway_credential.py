@@ -30,6 +30,7 @@ from services.issuer.tests.samples import (
     PARTNER,
     PUBLIC_URL,
     competence_award,
+    onboard,
     pathway_award,
 )
 
@@ -112,6 +113,7 @@ async def test_pathway_credential_is_issued_once_signed_by_the_awarding_institut
     publisher = RecordingPublisher()
     issuer = Issuer(database, publisher, MasterKeyCipher(MASTER), PUBLIC_URL)
     await issuer.ensure_indexes()
+    await onboard(issuer)
     # The stacked awards' own credentials: one by the awarding institution, one by a partner.
     await issuer.on_competence_awarded(competence_award("award-own", competence_id="c-content"))
     await issuer.on_competence_awarded(

@@ -42,6 +42,7 @@ from services.issuer.tests.samples import (
     PARTNER,
     PUBLIC_URL,
     competence_award,
+    onboard,
     pathway_award,
     revocation,
 )
@@ -58,6 +59,7 @@ SCHEMA = Draft201909Validator(
 async def issuer(database: AsyncDatabase[Any]) -> Issuer:
     issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
     await issuer.ensure_indexes()
+    await onboard(issuer)
     return issuer
 
 

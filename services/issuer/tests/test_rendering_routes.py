@@ -38,6 +38,7 @@ from services.issuer.tests.samples import (
     MASTER,
     PUBLIC_URL,
     competence_award,
+    onboard,
     pathway_award,
     revocation,
 )
@@ -49,6 +50,7 @@ pytestmark = pytest.mark.integration
 async def issuer(database: AsyncDatabase[Any]) -> Issuer:
     issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
     await issuer.ensure_indexes()
+    await onboard(issuer)
     return issuer
 
 
@@ -180,6 +182,7 @@ async def test_on_kafka_an_issued_credential_is_rendered_by_the_issuers_app(
     settings = IssuerSettings(**service_env(servers, "issuer"))  # type: ignore[arg-type]
     app = build_app(settings)
     async with running(app) as http:
+        await onboard(app.state.issuer)
         await publish_events(servers.kafka, [competence_award(award_id, learner_id=award_id)])
 
         def ours(record: Record) -> bool:

@@ -41,6 +41,7 @@ from services.issuer.tests.samples import (
     PARTNER,
     PUBLIC_URL,
     competence_award,
+    onboard,
     pathway_award,
     revocation,
 )
@@ -54,6 +55,7 @@ REASON = "An approval was reversed: misconduct found."
 async def issuer(database: AsyncDatabase[Any]) -> Issuer:
     issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
     await issuer.ensure_indexes()
+    await onboard(issuer)
     return issuer
 
 
@@ -277,6 +279,7 @@ async def test_on_kafka_revocations_withhold_revoke_and_refuse_and_pathways_are_
     settings = IssuerSettings(**service_env(servers, "issuer"))  # type: ignore[arg-type]
     app = build_app(settings)
     async with running(app) as http:
+        await onboard(app.state.issuer)
         await publish_events(servers.kafka, [competence_award(issued_first, learner_id=learner)])
         [first] = await read_topic(
             servers.kafka,

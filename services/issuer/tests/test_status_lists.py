@@ -49,6 +49,7 @@ from services.issuer.tests.samples import (
     PARTNER,
     PUBLIC_URL,
     competence_award,
+    onboard,
     revocation,
 )
 from services.issuer.tests.thirdparty import third_party_verify
@@ -120,6 +121,7 @@ def token(*roles: tuple[str, str]) -> dict[str, str]:
 async def issuer(database: AsyncDatabase[Any]) -> Issuer:
     issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
     await issuer.ensure_indexes()
+    await onboard(issuer)
     return issuer
 
 

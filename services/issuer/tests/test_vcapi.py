@@ -47,7 +47,7 @@ from microcred_shared.auth import TOKEN_AUDIENCE, TOKEN_ISSUER
 from microcred_shared.crypto import MasterKeyCipher
 from microcred_shared.http import install_problem_handlers
 from microcred_shared.testing.fakes import RecordingPublisher
-from services.issuer.tests.samples import AWARDING, MASTER, PARTNER, PUBLIC_URL
+from services.issuer.tests.samples import AWARDING, MASTER, PARTNER, PUBLIC_URL, onboard
 from services.issuer.tests.test_status_lists import SIGNING_KEY, LocalKeySet
 from services.issuer.tests.thirdparty import third_party_verify
 
@@ -97,6 +97,7 @@ def unsigned(issuer: Any, **extra: Any) -> dict[str, Any]:
 async def issuer(database: AsyncDatabase[Any]) -> Issuer:
     issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
     await issuer.ensure_indexes()
+    await onboard(issuer)
     return issuer
 
 
@@ -194,6 +195,19 @@ async def test_issue_signs_for_the_did_web_with_status_and_verifies_everywhere(
     assert result["dataIntegrity"]["status"] == {"revocation": False, "suspension": False}
 
 
+async def test_issue_for_an_institution_not_registered_at_the_issuer_is_422(
+    http: httpx.AsyncClient, issuer: Issuer
+) -> None:
+    newcomer = "inst-unregistered"
+    did = institution_did(PUBLIC_URL, newcomer)
+    answer = await issue(
+        http, unsigned({"id": did}), headers=bearer((newcomer, "institution_admin"))
+    )
+    assert answer.status_code == 422, answer.text
+    assert f"unknown institution {newcomer}: not onboarded at the issuer" in answer.text
+    assert await issuer.database["keys"].count_documents({"institution_id": newcomer}) == 0
+
+
 @pytest.mark.integration
 async def test_issue_signs_for_the_did_key_of_the_active_key(
     http: httpx.AsyncClient, issuer: Issuer, tmp_path: Path
@@ -277,6 +291,7 @@ async def test_an_issuer_that_is_not_one_of_ours_is_refused(
 INVALID: list[tuple[str, Any, str]] = [
     ("no @context", {"@context": None}, "@context"),
     ("examples before base context", {"@context": [EXAMPLES, VC_V2]}, "first @context"),
+    ("an object as the first context", {"@context": [{"@vocab": "x:"}, VC_V2]}, "first @context"),
     ("a number among the contexts", {"@context": [VC_V2, 12]}, "@context"),
     ("an unbundled context", {"@context": [VC_V2, "https://example.org/ctx"]}, "context"),
     ("no type", {"type": None}, "type is required"),

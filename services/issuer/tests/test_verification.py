@@ -38,6 +38,7 @@ from services.issuer.tests.samples import (
     MASTER,
     PUBLIC_URL,
     competence_award,
+    onboard,
     pathway_award,
     revocation,
 )
@@ -52,6 +53,7 @@ HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 async def issuer(database: AsyncDatabase[Any]) -> Issuer:
     issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
     await issuer.ensure_indexes()
+    await onboard(issuer)
     return issuer
 
 
