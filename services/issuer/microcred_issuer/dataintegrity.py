@@ -29,11 +29,13 @@ import copy
 import hashlib
 import re
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import base58
+import pyld.canon  # type: ignore[import-untyped]
 import pyld.nquads  # type: ignore[import-untyped]
 from cachetools import LRUCache
 from cryptography.exceptions import InvalidSignature
@@ -103,11 +105,61 @@ def _install_rdfc_escaping() -> None:
 
 _install_rdfc_escaping()
 
+#: RDFC-1.0 lets an implementation bound its work against "poison graphs": blank nodes that
+#: look alike make Hash N-Degree Quads try factorially many orders. A credential needs a handful
+#: of those steps, if any; past this many, canonicalisation stops and the document is refused.
+MAX_CANONICALIZATION_STEPS: Final = 5000
+_steps: ContextVar[list[int] | None] = ContextVar("rdfc_steps", default=None)
+
+
+def _step() -> None:
+    steps = _steps.get()
+    if steps is None:
+        return
+    steps[0] += 1
+    if steps[0] > MAX_CANONICALIZATION_STEPS:
+        raise CanonicalizationLimitError
+
+
+def _install_work_limit() -> None:
+    """Count PyLD's Hash N-Degree Quads calls and the orders they try (``pyld.canon``)."""
+    canon = pyld.canon
+    permutations = getattr(canon, "permutations", None)
+    uses = canon.URDNA2015.hash_n_degree_quads.__code__.co_names
+    if not callable(permutations) or "permutations" not in uses:  # pragma: no cover
+        raise ImportError("PyLD's canonicalisation changed: the work limit needs review")
+    hash_n_degree_quads = canon.URDNA2015.hash_n_degree_quads
+
+    def counted_permutations(items: Any) -> Iterator[Any]:
+        for order in permutations(items):
+            _step()
+            yield order
+
+    def counted_hash(self: Any, id_: Any, issuer: Any) -> Any:
+        _step()
+        return hash_n_degree_quads(self, id_, issuer)
+
+    canon.permutations = counted_permutations
+    canon.URDNA2015.hash_n_degree_quads = counted_hash
+
+
+_install_work_limit()
+
 # --- errors -------------------------------------------------------------------------------------
 
 
 class DataIntegrityError(ValueError):
     """A document cannot be signed or its proof does not verify; the message says why."""
+
+
+class CanonicalizationLimitError(DataIntegrityError):
+    """Canonicalisation needed more work than any credential does (a poison graph)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the document's blank nodes are too alike to canonicalise within "
+            f"{MAX_CANONICALIZATION_STEPS} steps (RDFC-1.0's guard against poison graphs)"
+        )
 
 
 class UndefinedTermsError(DataIntegrityError):
@@ -158,18 +210,30 @@ def _jsonld_error(what: str, error: Exception) -> DataIntegrityError:
 
 #: What PyLD raises on input it cannot process: its own errors, and plain ones from its
 #: helpers (a relative context IRI, say). Every one means the document cannot be verified.
-_PROCESSING_ERRORS = (jsonld.JsonLdError, ValueError, TypeError, KeyError, AttributeError)
+_PROCESSING_ERRORS = (
+    jsonld.JsonLdError,
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    RecursionError,
+)
 
 
 def canonicalize(document: Mapping[str, Any]) -> str:
     """RDFC-1.0 canonical N-Quads of a JSON-LD document (bundled contexts only)."""
+    budget = _steps.set([0])
     try:
         nquads: str = jsonld.normalize(
             dict(document),
             _options(algorithm="URDNA2015", format="application/n-quads"),
         )
+    except CanonicalizationLimitError:
+        raise
     except _PROCESSING_ERRORS as exc:
         raise _jsonld_error("the document", exc) from exc
+    finally:
+        _steps.reset(budget)
     return nquads
 
 

@@ -630,19 +630,23 @@ class Issuer:
         revoked (``revocation``), not why: anyone may ask. A suspended one fails ``status``
         (``error`` "suspended") while suspended, and verifies again once the suspension is lifted.
 
-        Proofs by ``did:key`` verification methods are checked too (the key is in the DID), as
-        are this issuer's ``did:web`` keys; other DID methods are refused ("unknown issuer").
-        With ``foreign_status`` (the VC-API), ``credentialStatus`` entries this issuer cannot
-        check (another kind of status, or another issuer's list) are reported in ``warnings``
-        rather than failing ``status``.
+        Signers are this issuer's institutions: their ``did:web`` keys, and the ``did:key`` of
+        their keys not revoked; other signers are refused ("unknown issuer"). With
+        ``foreign_status`` (the VC-API), any ``did:key`` may sign, and ``credentialStatus``
+        entries this issuer cannot check (another kind of status, or another issuer's list) are
+        reported in ``warnings`` rather than failing ``status``.
         """
         checks: dict[str, Any] = {"signature": False, "issuer": None, "status": None, "dates": None}
         if isinstance(presented, str):
             proof_format = "vc-jwt"
-            credential, failed, error = await self._signed_by_its_issuer(presented, checks)
+            credential, failed, error = await self._signed_by_its_issuer(
+                presented, checks, any_did_key=foreign_status
+            )
         else:
             proof_format = "data-integrity"
-            credential, failed, error = await self._proved_by_its_issuer(presented, checks)
+            credential, failed, error = await self._proved_by_its_issuer(
+                presented, checks, any_did_key=foreign_status
+            )
         answer: dict[str, Any] = {"verified": False, "format": proof_format, "checks": checks}
         if credential is None:
             return {**answer, "failed": failed, "error": error}
@@ -671,18 +675,20 @@ class Issuer:
             return {**answer, "failed": "dates", "error": dates_error, "credential": credential}
         return {**answer, "verified": True, "credential": credential}
 
-    async def resolve_method(self, method: str) -> tuple[str, Ed25519PublicKey | None, str]:
+    async def resolve_method(
+        self, method: str, *, any_did_key: bool = False
+    ) -> tuple[str, Ed25519PublicKey | None, str]:
         """The DID a verification method belongs to, and its public key; else None and why.
 
-        A ``did:key`` is resolved locally (an Ed25519 Multikey); a ``did:web`` only when it is
-        one of this issuer's institutions (nothing is fetched); any other method is refused.
+        A ``did:web`` resolves only when it is one of this issuer's institutions (nothing is
+        fetched). A ``did:key`` resolves locally (an Ed25519 Multikey), but only as one of a
+        registered institution's keys that is not revoked, unless ``any_did_key`` (the W3C
+        VC-API, whose verifiers accept any signer): anyone can make a did:key, and a credential
+        of one must never pass here for an institution's. Any other method is refused.
         """
         did, _, fragment = method.partition("#")
         if did.startswith(DID_KEY_PREFIX):
-            try:
-                return did, public_key_of_did_key(method), ""
-            except ValueError as exc:
-                return did, None, str(exc)
+            return await self._resolve_did_key(did, method, any_did_key=any_did_key)
         if not did.startswith("did:web:"):
             scheme = ":".join(did.split(":")[:2]) if did.startswith("did:") else did
             return (
@@ -702,8 +708,32 @@ class Issuer:
             return did, None, "unknown key"
         return did, key.private_key.public_key(), ""
 
+    async def _resolve_did_key(
+        self, did: str, method: str, *, any_did_key: bool
+    ) -> tuple[str, Ed25519PublicKey | None, str]:
+        try:
+            public_key = public_key_of_did_key(method)
+        except ValueError as exc:
+            return did, None, str(exc)
+        if not any_did_key and not await self._institutions_key(did):
+            return did, None, "unknown issuer: not a key of an institution of this issuer"
+        return did, public_key, ""
+
+    async def _institutions_key(self, did_key: str) -> bool:
+        """Whether ``did_key`` is one of a registered institution's keys, not revoked."""
+        found = await self.database["keys"].find_one(
+            {
+                "public_multibase": did_key.removeprefix(DID_KEY_PREFIX),
+                "status": {"$ne": "revoked"},
+            },
+            {"institution_id": 1},
+        )
+        return (
+            found is not None and await self.institutions.get(found["institution_id"]) is not None
+        )
+
     async def _signed_by_its_issuer(
-        self, token: str, checks: dict[str, Any]
+        self, token: str, checks: dict[str, Any], *, any_did_key: bool = False
     ) -> tuple[dict[str, Any] | None, str, str]:
         """The credential, if its issuer's key signed it; else None, the failed check and why.
 
@@ -716,7 +746,7 @@ class Issuer:
             kid = str(extract_compact(token.encode()).headers().get("kid", ""))
         except Exception as exc:  # noqa: BLE001 - any malformed token is simply invalid
             return None, "signature", f"malformed token: {exc}"
-        did, key, error = await self.resolve_method(kid)
+        did, key, error = await self.resolve_method(kid, any_did_key=any_did_key)
         if key is None:
             return None, "issuer", error
         try:
@@ -730,7 +760,7 @@ class Issuer:
         return credential, "", ""
 
     async def _proved_by_its_issuer(
-        self, credential: Mapping[str, Any], checks: dict[str, Any]
+        self, credential: Mapping[str, Any], checks: dict[str, Any], *, any_did_key: bool = False
     ) -> tuple[dict[str, Any] | None, str, str]:
         """The credential, if each of its ``eddsa-rdfc-2022`` proofs is its issuer's.
 
@@ -743,7 +773,9 @@ class Issuer:
         issuer_id = _issuer_id(credential)
         signers: set[str] = set()
         for proof in proofs:
-            did, key, error = await self.resolve_method(str(proof.get("verificationMethod", "")))
+            did, key, error = await self.resolve_method(
+                str(proof.get("verificationMethod", "")), any_did_key=any_did_key
+            )
             if key is None:
                 return None, "issuer", error
             if proof.get("proofPurpose") != ASSERTION_METHOD:
@@ -768,9 +800,11 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _issuer_id(credential: Mapping[str, Any]) -> Any:
+def _issuer_id(credential: Mapping[str, Any]) -> str | None:
+    """The issuer's id: a string, or None when the credential names none (or no single one)."""
     issuer = credential.get("issuer", {})
-    return issuer.get("id") if isinstance(issuer, dict) else issuer
+    issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
+    return issuer_id if isinstance(issuer_id, str) else None
 
 
 def _dates_error(credential: Mapping[str, Any], now: datetime) -> str | None:

@@ -32,7 +32,9 @@ from microcred_issuer.credential import (
     public_key_of_did_key,
 )
 from microcred_issuer.dataintegrity import (
+    CanonicalizationLimitError,
     ProofOptions,
+    canonicalize,
     create_proof,
     hash_data,
     sign,
@@ -607,3 +609,63 @@ def test_a_related_resource_with_its_published_digests_is_accepted() -> None:
     unknown = {"id": "https://example.org/syllabus.pdf", "digestSRI": "sha384-anything"}
     credential = {**unsigned("did:example:issuer"), "relatedResource": [published, unknown]}
     assert credential_errors(credential) == []
+
+
+@pytest.mark.integration
+async def test_a_stranger_s_did_key_never_passes_for_an_institution_at_the_public_verifier(
+    http: httpx.AsyncClient, issuer: Issuer
+) -> None:
+    """Anyone can make a did:key: only the VC-API, as W3C's verifiers do, accepts any signer."""
+    stranger = Ed25519PrivateKey.generate()
+    public_key = stranger.public_key()
+    claim = unsigned({"id": did_key(public_key), "name": "University of Oxford"})
+    proof = create_proof(claim, stranger, ProofOptions(did_key_method(public_key), NOW))
+    posing = {**claim, "proof": proof}
+
+    public = await http.post("/verify", json=posing)
+    assert public.status_code == 200, public.text
+    verdict = public.json()
+    assert (verdict["verified"], verdict["failed"]) == (False, "issuer")
+    assert "not a key of an institution of this issuer" in verdict["error"]
+    assert (await verify(http, posing)).status_code == 200  # the VC-API: any did:key signer
+
+    # The institution's own did:key passes everywhere; once the key is revoked, nowhere public.
+    ours = await issue(http, unsigned(await institution_key(issuer)))
+    credential = ours.json()["verifiableCredential"]
+    assert (await http.post("/verify", json=credential)).json()["verified"] is True
+    await issuer.database["keys"].update_many({}, {"$set": {"status": "revoked"}})
+    assert (await http.post("/verify", json=credential)).json()["failed"] == "issuer"
+
+
+@pytest.mark.integration
+async def test_hostile_but_well_formed_credentials_get_a_verdict_not_a_server_error(
+    http: httpx.AsyncClient,
+) -> None:
+    stranger = Ed25519PrivateKey.generate()
+    method = ProofOptions(did_key_method(stranger.public_key()), NOW)
+    listed = unsigned([did_key(stranger.public_key())])
+    listed_issuer = {**listed, "proof": create_proof(listed, stranger, method)}
+    nested: dict[str, Any] = {"name": "leaf"}
+    for _ in range(400):
+        nested = {"knows": nested}
+    deep = {**self_signed(stranger), "credentialSubject": {"id": "did:example:x", **nested}}
+    for credential in (listed_issuer, deep):
+        answer = await http.post("/verify", json=credential)
+        assert answer.status_code in {200, 422}, answer.text
+        if answer.status_code == 200:
+            assert answer.json()["verified"] is False
+
+
+@pytest.mark.unit
+def test_a_poison_graph_is_refused_within_the_work_limit() -> None:
+    """Blank nodes all alike would make RDFC-1.0 try factorially many orders."""
+    alike = 12
+    poison = {
+        "@context": {"@vocab": "https://example.org/"},
+        "@graph": [
+            {"@id": f"_:b{i}", "p": [{"@id": f"_:b{j}"} for j in range(alike) if j != i]}
+            for i in range(alike)
+        ],
+    }
+    with pytest.raises(CanonicalizationLimitError, match="too alike"):
+        canonicalize(poison)
