@@ -10,28 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
-from microcred_issuer.api import router
 from microcred_issuer.bootstrap import build_app
 from microcred_issuer.handlers import Issuer
-from microcred_issuer.institutions_api import router as institutions_router
-from microcred_issuer.keys_api import router as keys_router
 from microcred_issuer.settings import IssuerSettings
 from microcred_shared.contracts import topics
 from microcred_shared.crypto import MasterKeyCipher
-from microcred_shared.http import install_problem_handlers
 from microcred_shared.kafka import RefusedEventError
 from microcred_shared.testing.apps import running, service_env
 from microcred_shared.testing.fakes import RecordingPublisher
 from microcred_shared.testing.kafka import Record, publish_events, read_topic
 from microcred_shared.testing.servers import Servers
+from services.issuer.tests.callers import LocalKeySet, token
 from services.issuer.tests.samples import (
     AWARDING,
     MASTER,
@@ -41,7 +36,6 @@ from services.issuer.tests.samples import (
     onboard,
     pathway_award,
 )
-from services.issuer.tests.test_keys import LocalKeySet, token
 
 pytestmark = pytest.mark.integration
 
@@ -54,20 +48,6 @@ async def issuer(database: AsyncDatabase[Any]) -> Issuer:
     await issuer.keys.prepare()
     await issuer.ensure_indexes()
     return issuer
-
-
-@pytest.fixture
-async def http(issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(router)
-    app.include_router(keys_router)
-    app.include_router(institutions_router)
-    app.state.issuer = issuer
-    app.state.keys = LocalKeySet()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://issuer") as client:
-        yield client
 
 
 def registration(*competences: str) -> dict[str, Any]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,8 +22,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from fastapi import FastAPI
-from joserfc import jwt
-from joserfc.jwk import KeySet, OKPKey
 from pymongo.asynchronous.database import AsyncDatabase
 from typer.testing import CliRunner
 
@@ -43,7 +39,6 @@ from microcred_issuer.keys import (
 from microcred_issuer.keys_api import router as keys_router
 from microcred_issuer.settings import IssuerSettings
 from microcred_shared import cli
-from microcred_shared.auth import TOKEN_AUDIENCE, TOKEN_ISSUER, RemoteKeySet
 from microcred_shared.contracts import topics
 from microcred_shared.crypto import MasterKeyCipher
 from microcred_shared.http import install_problem_handlers
@@ -51,6 +46,7 @@ from microcred_shared.testing.apps import running, service_env
 from microcred_shared.testing.fakes import RecordingPublisher
 from microcred_shared.testing.kafka import Record, publish_events, read_topic
 from microcred_shared.testing.servers import Servers
+from services.issuer.tests.callers import LocalKeySet, token
 from services.issuer.tests.samples import (
     AWARDING,
     MASTER,
@@ -62,40 +58,6 @@ from services.issuer.tests.samples import (
 
 # --- fixtures ---------------------------------------------------------------------------------
 
-SIGNING_KEY = OKPKey.generate_key("Ed25519", parameters={"kid": "intake-test-keys"})
-
-
-class LocalKeySet(RemoteKeySet):
-    """Intake's key set, without intake: the test's own signing key."""
-
-    def __init__(self) -> None:
-        super().__init__("http://intake.invalid/.well-known/jwks.json")
-
-    async def _fetch(self) -> KeySet:
-        self._keys = KeySet([OKPKey.import_key(SIGNING_KEY.as_dict(private=False))])
-        self._fetched = time.monotonic()
-        return self._keys
-
-
-def token(*roles: tuple[str, str], platform_admin: bool = False) -> dict[str, str]:
-    """An ``Authorization`` header for a user with ``(institution, role)`` memberships."""
-    now = int(time.time())
-    claims = {
-        "iss": TOKEN_ISSUER,
-        "aud": TOKEN_AUDIENCE,
-        "sub": f"u-{uuid.uuid4().hex[:8]}",
-        "iat": now,
-        "exp": now + 300,
-        "email": "someone@example.org",
-        "name": "Someone",
-        "roles": [{"institution": i, "role": r} for i, r in roles],
-        "padm": platform_admin,
-    }
-    header = {"alg": "EdDSA", "typ": "at+jwt", "kid": "intake-test-keys"}
-    return {
-        "Authorization": "Bearer " + jwt.encode(header, claims, SIGNING_KEY, algorithms=["EdDSA"])
-    }
-
 
 @pytest.fixture
 async def issuer(database: AsyncDatabase[Any]) -> Issuer:
@@ -104,19 +66,6 @@ async def issuer(database: AsyncDatabase[Any]) -> Issuer:
     await issuer.ensure_indexes()
     await onboard(issuer, AWARDING)
     return issuer
-
-
-@pytest.fixture
-async def http(issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(router)
-    app.include_router(keys_router)
-    app.state.issuer = issuer
-    app.state.keys = LocalKeySet()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://issuer") as client:
-        yield client
 
 
 def store(database: AsyncDatabase[Any]) -> KeyStore:

@@ -8,7 +8,6 @@ of each tampering), and Digital Bazaar's VC library and ``jose`` on Node.
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,8 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import FastAPI
 from jsonschema import Draft201909Validator
-from pymongo.asynchronous.database import AsyncDatabase
 
-from microcred_issuer.api import router
 from microcred_issuer.credential import (
     build_credential,
     credential_id_for,
@@ -30,19 +26,13 @@ from microcred_issuer.credential import (
 from microcred_issuer.dataintegrity import ProofOptions, sign, unsecured
 from microcred_issuer.handlers import Issuer
 from microcred_issuer.keys import SigningKey
-from microcred_issuer.vcapi import router as vc_api
-from microcred_issuer.verification.api import router as verification
 from microcred_shared.contracts import topics
-from microcred_shared.crypto import MasterKeyCipher
-from microcred_shared.http import install_problem_handlers
 from microcred_shared.testing.fakes import RecordingPublisher
 from services.issuer.tests.samples import (
     AWARDING,
-    MASTER,
     PARTNER,
     PUBLIC_URL,
     competence_award,
-    onboard,
     pathway_award,
     revocation,
 )
@@ -53,27 +43,6 @@ SCHEMA = Draft201909Validator(
     read_vector("ob_v3p0_achievementcredential_schema.json"),
     format_checker=Draft201909Validator.FORMAT_CHECKER,
 )
-
-
-@pytest.fixture
-async def issuer(database: AsyncDatabase[Any]) -> Issuer:
-    issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
-    await issuer.ensure_indexes()
-    await onboard(issuer)
-    return issuer
-
-
-@pytest.fixture
-async def http(issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(router)
-    app.include_router(vc_api)
-    app.include_router(verification)
-    app.state.issuer = issuer
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://issuer") as client:
-        yield client
 
 
 async def issued(issuer: Issuer, kind: str) -> dict[str, Any]:

@@ -7,35 +7,24 @@ whole app on the real broker: an award goes in through Kafka and its renderings 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from io import BytesIO
-from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from pymongo.asynchronous.database import AsyncDatabase
 from pypdf import PdfReader
 
-from microcred_issuer.api import router
 from microcred_issuer.bootstrap import build_app
 from microcred_issuer.credential import credential_id_for
 from microcred_issuer.handlers import Issuer
-from microcred_issuer.rendering.api import router as renderings
 from microcred_issuer.rendering.baking import unbake
 from microcred_issuer.rendering.elements import verification_url
 from microcred_issuer.settings import IssuerSettings
-from microcred_issuer.verification.api import router as verification
 from microcred_shared.contracts import topics
-from microcred_shared.crypto import MasterKeyCipher
-from microcred_shared.http import install_problem_handlers
 from microcred_shared.testing.apps import running, service_env
-from microcred_shared.testing.fakes import RecordingPublisher
 from microcred_shared.testing.kafka import Record, publish_events, read_topic
 from microcred_shared.testing.servers import Servers
 from services.issuer.tests.rendered import pdf_text, qr_codes
 from services.issuer.tests.samples import (
-    MASTER,
     PUBLIC_URL,
     competence_award,
     onboard,
@@ -44,27 +33,6 @@ from services.issuer.tests.samples import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def issuer(database: AsyncDatabase[Any]) -> Issuer:
-    issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
-    await issuer.ensure_indexes()
-    await onboard(issuer)
-    return issuer
-
-
-@pytest.fixture
-async def http(issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(router)
-    app.include_router(verification)
-    app.include_router(renderings)
-    app.state.issuer = issuer
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://issuer") as client:
-        yield client
 
 
 def uuid_of(credential_id: str) -> str:

@@ -10,26 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from pymongo.asynchronous.database import AsyncDatabase
 
-from microcred_issuer.api import router
 from microcred_issuer.bootstrap import build_app
 from microcred_issuer.credential import credential_id_for
 from microcred_issuer.handlers import Issuer
 from microcred_issuer.settings import IssuerSettings
 from microcred_issuer.statuslist import bit_is_set, decode_list
-from microcred_issuer.verification.api import router as verification
 from microcred_shared.contracts import topics
 from microcred_shared.contracts.envelope import deterministic_event_id
-from microcred_shared.crypto import MasterKeyCipher
-from microcred_shared.http import install_problem_handlers
 from microcred_shared.kafka import RefusedEventError
 from microcred_shared.testing.apps import running, service_env
 from microcred_shared.testing.fakes import RecordingPublisher
@@ -37,9 +31,7 @@ from microcred_shared.testing.kafka import Record, publish_events, read_topic
 from microcred_shared.testing.servers import Servers
 from services.issuer.tests.samples import (
     AWARDING,
-    MASTER,
     PARTNER,
-    PUBLIC_URL,
     competence_award,
     onboard,
     pathway_award,
@@ -51,14 +43,6 @@ pytestmark = pytest.mark.integration
 REASON = "An approval was reversed: misconduct found."
 
 
-@pytest.fixture
-async def issuer(database: AsyncDatabase[Any]) -> Issuer:
-    issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
-    await issuer.ensure_indexes()
-    await onboard(issuer)
-    return issuer
-
-
 def published(issuer: Issuer, topic: str, award_id: str) -> list[dict[str, Any]]:
     """Every copy published on ``topic`` for ``award_id``, duplicates included."""
     assert isinstance(issuer.publisher, RecordingPublisher)
@@ -67,19 +51,6 @@ def published(issuer: Issuer, topic: str, award_id: str) -> list[dict[str, Any]]
         for published_topic, _, document in issuer.publisher.published
         if published_topic == topic and document["data"]["award_id"] == award_id
     ]
-
-
-@pytest.fixture
-async def http(issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
-    """The issuer's routes over ``issuer`` (no broker needed to read and verify)."""
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(router)
-    app.include_router(verification)
-    app.state.issuer = issuer
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://issuer") as client:
-        yield client
 
 
 async def test_revoking_an_issued_credential_once_under_redelivery(

@@ -10,21 +10,13 @@ import asyncio
 import base64
 import gzip
 import json
-import time
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from joserfc import jwt
-from joserfc.jwk import KeySet, OKPKey
 from joserfc.jws import extract_compact
-from pymongo.asynchronous.database import AsyncDatabase
 
-from microcred_issuer.api import router
 from microcred_issuer.credential import credential_id_for
 from microcred_issuer.dataintegrity import proofs_of, verify_proof
 from microcred_issuer.handlers import Issuer, StatusCheckError
@@ -38,18 +30,14 @@ from microcred_issuer.statuslist import (
     decode_list,
     encode_list,
 )
-from microcred_shared.auth import TOKEN_AUDIENCE, TOKEN_ISSUER, RemoteKeySet
 from microcred_shared.contracts import topics
-from microcred_shared.crypto import MasterKeyCipher
-from microcred_shared.http import install_problem_handlers
 from microcred_shared.testing.fakes import RecordingPublisher
+from services.issuer.tests.callers import token
 from services.issuer.tests.samples import (
     AWARDING,
-    MASTER,
     PARTNER,
     PUBLIC_URL,
     competence_award,
-    onboard,
     revocation,
 )
 from services.issuer.tests.thirdparty import third_party_verify
@@ -82,59 +70,6 @@ def test_the_encoded_list_is_multibase_base64url_of_gzip_with_bit_zero_leftmost(
 
 
 # --- fixtures ---------------------------------------------------------------------------------
-
-SIGNING_KEY = OKPKey.generate_key("Ed25519", parameters={"kid": "intake-test"})
-
-
-class LocalKeySet(RemoteKeySet):
-    """Intake's key set, without intake: the test's own signing key."""
-
-    def __init__(self) -> None:
-        super().__init__("http://intake.invalid/.well-known/jwks.json")
-
-    async def _fetch(self) -> KeySet:
-        self._keys = KeySet([OKPKey.import_key(SIGNING_KEY.as_dict(private=False))])
-        self._fetched = time.monotonic()
-        return self._keys
-
-
-def token(*roles: tuple[str, str]) -> dict[str, str]:
-    """An ``Authorization`` header for a user with ``(institution, role)`` memberships."""
-    now = int(time.time())
-    claims = {
-        "iss": TOKEN_ISSUER,
-        "aud": TOKEN_AUDIENCE,
-        "sub": f"u-{uuid.uuid4().hex[:8]}",
-        "iat": now,
-        "exp": now + 300,
-        "email": "someone@example.org",
-        "name": "Someone",
-        "roles": [{"institution": i, "role": r} for i, r in roles],
-    }
-    header = {"alg": "EdDSA", "typ": "at+jwt", "kid": "intake-test"}
-    return {
-        "Authorization": "Bearer " + jwt.encode(header, claims, SIGNING_KEY, algorithms=["EdDSA"])
-    }
-
-
-@pytest.fixture
-async def issuer(database: AsyncDatabase[Any]) -> Issuer:
-    issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
-    await issuer.ensure_indexes()
-    await onboard(issuer)
-    return issuer
-
-
-@pytest.fixture
-async def http(issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(router)
-    app.state.issuer = issuer
-    app.state.keys = LocalKeySet()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://issuer") as client:
-        yield client
 
 
 async def issue(issuer: Issuer, award_id: str, *, tenant: str = AWARDING) -> dict[str, Any]:

@@ -8,9 +8,7 @@ a failed verification or bad input is a 400/422 with ``errors``, never a 200.
 from __future__ import annotations
 
 import copy
-import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,11 +17,7 @@ import base58
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import FastAPI
-from joserfc import jwt
-from pymongo.asynchronous.database import AsyncDatabase
 
-from microcred_issuer.api import router
 from microcred_issuer.credential import (
     did_key,
     did_key_document,
@@ -42,15 +36,9 @@ from microcred_issuer.dataintegrity import (
 )
 from microcred_issuer.handlers import Issuer
 from microcred_issuer.statuslist import StatusEntry
-from microcred_issuer.vcapi import router as vc_api
 from microcred_issuer.vcdm import credential_errors
-from microcred_issuer.verification.api import router as verification
-from microcred_shared.auth import TOKEN_AUDIENCE, TOKEN_ISSUER
-from microcred_shared.crypto import MasterKeyCipher
-from microcred_shared.http import install_problem_handlers
-from microcred_shared.testing.fakes import RecordingPublisher
-from services.issuer.tests.samples import AWARDING, MASTER, PARTNER, PUBLIC_URL, onboard
-from services.issuer.tests.test_status_lists import SIGNING_KEY, LocalKeySet
+from services.issuer.tests.callers import token
+from services.issuer.tests.samples import AWARDING, PARTNER, PUBLIC_URL
 from services.issuer.tests.thirdparty import third_party_verify
 
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
@@ -60,27 +48,7 @@ DATA_INTEGRITY = "https://w3id.org/security/data-integrity/v2"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def bearer(*roles: tuple[str, str], platform_admin: bool = False) -> dict[str, str]:
-    """An ``Authorization`` header for a user with ``(institution, role)`` memberships."""
-    now = int(time.time())
-    claims = {
-        "iss": TOKEN_ISSUER,
-        "aud": TOKEN_AUDIENCE,
-        "sub": f"u-{uuid.uuid4().hex[:8]}",
-        "iat": now,
-        "exp": now + 300,
-        "email": "someone@example.org",
-        "name": "Someone",
-        "roles": [{"institution": i, "role": r} for i, r in roles],
-        "padm": platform_admin,
-    }
-    header = {"alg": "EdDSA", "typ": "at+jwt", "kid": "intake-test"}
-    return {
-        "Authorization": "Bearer " + jwt.encode(header, claims, SIGNING_KEY, algorithms=["EdDSA"])
-    }
-
-
-ADMIN = bearer((AWARDING, "institution_admin"))
+ADMIN = token((AWARDING, "institution_admin"))
 
 
 def unsigned(issuer: Any, **extra: Any) -> dict[str, Any]:
@@ -93,28 +61,6 @@ def unsigned(issuer: Any, **extra: Any) -> dict[str, Any]:
         "credentialSubject": {"id": "did:example:alumna", "alumniOf": "Example University"},
         **extra,
     }
-
-
-@pytest.fixture
-async def issuer(database: AsyncDatabase[Any]) -> Issuer:
-    issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
-    await issuer.ensure_indexes()
-    await onboard(issuer)
-    return issuer
-
-
-@pytest.fixture
-async def http(issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(router)
-    app.include_router(vc_api)
-    app.include_router(verification)
-    app.state.issuer = issuer
-    app.state.keys = LocalKeySet()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://issuer") as client:
-        yield client
 
 
 async def issue(
@@ -203,7 +149,7 @@ async def test_issue_for_an_institution_not_registered_at_the_issuer_is_422(
     newcomer = "inst-unregistered"
     did = institution_did(PUBLIC_URL, newcomer)
     answer = await issue(
-        http, unsigned({"id": did}), headers=bearer((newcomer, "institution_admin"))
+        http, unsigned({"id": did}), headers=token((newcomer, "institution_admin"))
     )
     assert answer.status_code == 422, answer.text
     assert f"unknown institution {newcomer}: not onboarded at the issuer" in answer.text
@@ -247,19 +193,19 @@ async def test_only_the_institutions_admins_and_platform_admins_issue(
     bad_token = {"Authorization": "Bearer not-a-token"}
     assert (await issue(http, credential, headers=bad_token)).status_code == 401
     for headers in (
-        bearer((AWARDING, "learner")),
-        bearer((AWARDING, "evaluator")),
-        bearer((PARTNER, "institution_admin")),
-        bearer(),
+        token((AWARDING, "learner")),
+        token((AWARDING, "evaluator")),
+        token((PARTNER, "institution_admin")),
+        token(),
     ):
         answer = await issue(http, credential, headers=headers)
         assert answer.status_code == 403, answer.text
     # The other institution's admin may not sign with this one's did:key either.
     by_key = unsigned(await institution_key(issuer))
-    answer = await issue(http, by_key, headers=bearer((PARTNER, "institution_admin")))
+    answer = await issue(http, by_key, headers=token((PARTNER, "institution_admin")))
     assert answer.status_code == 403, answer.text
     # The platform admin holds every role, by either identifier.
-    platform_admin = bearer(platform_admin=True)
+    platform_admin = token(platform_admin=True)
     assert (await issue(http, credential, headers=platform_admin)).status_code == 201
     assert (await issue(http, by_key, headers=platform_admin)).status_code == 201
 

@@ -12,33 +12,22 @@ import copy
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import FastAPI
-from pymongo.asynchronous.database import AsyncDatabase
 
-from microcred_issuer.api import router
 from microcred_issuer.credential import build_credential, credential_id_for, institution_did
 from microcred_issuer.dataintegrity import ProofOptions, sign, unsecured
 from microcred_issuer.handlers import Issuer
-from microcred_issuer.rendering.api import router as renderings
 from microcred_issuer.rendering.baking import bake_png
 from microcred_issuer.rendering.elements import verification_url
-from microcred_issuer.verification.api import router as verification
-from microcred_shared.crypto import MasterKeyCipher
-from microcred_shared.http import install_problem_handlers
-from microcred_shared.testing.fakes import RecordingPublisher
 from services.issuer.tests.samples import (
     AWARDING,
-    MASTER,
     PUBLIC_URL,
     competence_award,
-    onboard,
     pathway_award,
     revocation,
 )
@@ -47,27 +36,6 @@ from services.issuer.tests.test_renderings import minimal_png
 pytestmark = pytest.mark.integration
 
 HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-
-
-@pytest.fixture
-async def issuer(database: AsyncDatabase[Any]) -> Issuer:
-    issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
-    await issuer.ensure_indexes()
-    await onboard(issuer)
-    return issuer
-
-
-@pytest.fixture
-async def http(issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(router)
-    app.include_router(renderings)
-    app.include_router(verification)
-    app.state.issuer = issuer
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://issuer") as client:
-        yield client
 
 
 async def stored(issuer: Issuer, award_id: str = "award-1") -> dict[str, Any]:
