@@ -41,6 +41,7 @@ from microcred_intake.i18n import LANGUAGES, Translator, choose_language
 from microcred_shared.auth import Principal
 from microcred_shared.contracts.events import LearnerProfile
 from microcred_shared.http import ProblemError
+from microcred_shared.i18n import Translator as SharedTranslator
 
 FORM_CSRF_COOKIE = "microcred_csrf"
 LANGUAGE_COOKIE = "microcred_lang"
@@ -59,7 +60,7 @@ class PageContext:
     """What every page needs: the language, the learner if any, the form token."""
 
     def __init__(
-        self, request: Request, translator: Translator, user: Principal | None, csrf: str
+        self, request: Request, translator: SharedTranslator, user: Principal | None, csrf: str
     ) -> None:
         self.request = request
         self.translator = translator
