@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -377,6 +378,9 @@ AccountingUrl = Annotated[
 IssuerUrl = Annotated[
     str | None, typer.Option(help="Issuer's URL; default: the embedded platform's.")
 ]
+NotifierUrl = Annotated[
+    str | None, typer.Option(help="Notifier's URL; default: the embedded platform's.")
+]
 
 
 def _intake_institution(intake_url: str | None, institution_id: str) -> dict[str, Any]:
@@ -502,6 +506,75 @@ def _share_awards(institution_id: str, awarding_ids: object, call: AccountingCal
         typer.echo(f"{institution_id} shares its awards with {awarding_id}")
 
 
+_LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+
+
+def _claim_settings_body(claims: object, relative_to: Path) -> dict[str, Any]:
+    """The ``claims`` section as the notifier takes it: a ``logo_file`` becomes the logo."""
+    if not isinstance(claims, dict):
+        typer.echo("claims: expected an object (second_check, privacy_terms, ...)", err=True)
+        raise typer.Exit(2)
+    body = dict(claims)
+    logo_file = body.pop("logo_file", None)
+    if logo_file is not None:
+        path = relative_to / str(logo_file)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            typer.echo(f"claims.logo_file: cannot read {path}: {exc.strerror}", err=True)
+            raise typer.Exit(2) from exc
+        media_type = next((t for magic, t in _LOGO_TYPES.items() if data.startswith(magic)), None)
+        if media_type is None:
+            typer.echo(f"claims.logo_file: {path} is neither PNG nor JPEG", err=True)
+            raise typer.Exit(2)
+        body["logo"] = {"media_type": media_type, "data_base64": base64.b64encode(data).decode()}
+    return body
+
+
+def _set_claim_settings(
+    institution_id: str,
+    claims: object,
+    relative_to: Path,
+    intake_url: str | None,
+    email: str,
+    password: str,
+    notifier_url: str | None,
+) -> None:
+    settings = _admin_call(
+        intake_url,
+        email,
+        password,
+        "PUT",
+        f"/institutions/{institution_id}/claim-settings",
+        _claim_settings_body(claims, relative_to),
+        service_url=notifier_url or _config().service_url("notifier"),
+    )
+    terms = settings.get("privacy_terms")
+    version = terms.get("version") if isinstance(terms, dict) else "the platform default"
+    typer.echo(f"claims: second check {settings['second_check']}, privacy terms {version}")
+
+
+@institution_app.command("claim-settings")
+def institution_claim_settings(
+    institution_id: str,
+    file: Annotated[Path, typer.Argument(help="JSON: the onboarding file's claims section.")],
+    admin_email: AdminEmail = "admin@microcred.localhost",
+    admin_password: AdminPassword = "",
+    intake_url: IntakeUrl = None,
+    notifier_url: NotifierUrl = None,
+) -> None:
+    """Set how the institution's learners claim (second check, privacy terms, logo, link life)."""
+    _set_claim_settings(
+        institution_id,
+        _read_json_object(file),
+        file.parent,
+        intake_url,
+        admin_email,
+        admin_password,
+        notifier_url,
+    )
+
+
 @institution_app.command("onboard")
 def institution_onboard(
     file: Annotated[Path, typer.Argument(help="JSON: the institution and its catalogue.")],
@@ -511,6 +584,7 @@ def institution_onboard(
     review_url: ReviewUrl = None,
     accounting_url: AccountingUrl = None,
     issuer_url: IssuerUrl = None,
+    notifier_url: NotifierUrl = None,
 ) -> None:
     """Onboard an institution from a JSON file (see docs/institution.example.json).
 
@@ -518,9 +592,11 @@ def institution_onboard(
     first signing key (it signs only for institutions registered with it). Its ``review``
     section, if any, sets how it reviews evidence (at review); its ``pathways`` section
     defines its pathways, and ``shares_awards_with`` names the institutions whose pathways
-    may count its awards (both at accounting).
+    may count its awards (both at accounting); its ``claims`` section sets how its learners
+    claim their credentials (at the notifier).
     """
     body = _read_json_object(file)
+    claims = body.pop("claims", None)
     review = body.pop("review", None)
     pathways = body.pop("pathways", None)
     sharing = body.pop("shares_awards_with", None)
@@ -545,6 +621,16 @@ def institution_onboard(
         _define_pathways(created, pathways, at_accounting)
     if sharing is not None:
         _share_awards(str(created["id"]), sharing, at_accounting)
+    if claims is not None:
+        _set_claim_settings(
+            str(created["id"]),
+            claims,
+            file.parent,
+            intake_url,
+            admin_email,
+            admin_password,
+            notifier_url,
+        )
 
 
 @institution_app.command("pathway")

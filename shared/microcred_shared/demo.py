@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import html
 import json
 import re
 import time
@@ -17,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -184,10 +185,11 @@ class PlatformClient:
     async def onboard(self, institution: Mapping[str, Any]) -> Any:
         """Onboard at intake, then register at the issuer (its first key, its competences).
 
-        A ``review`` section (review settings) goes to review.
+        A ``review`` section (review settings) goes to review, a ``claims`` section (claim
+        settings) to the notifier.
         """
         admin = await self.login(*self._admin)
-        profile = {k: v for k, v in institution.items() if k != "review"}
+        profile = {k: v for k, v in institution.items() if k not in {"review", "claims"}}
         onboarded = await self._json(
             await self.http.post(
                 f"{self.urls['intake']}/institutions", json=profile, headers=admin.auth
@@ -198,7 +200,20 @@ class PlatformClient:
             await self.register_at_issuer(onboarded)
         if "review" in institution:
             await self.configure_review(profile["id"], institution["review"])
+        if "claims" in institution:
+            await self.configure_claims(profile["id"], institution["claims"])
         return onboarded
+
+    async def configure_claims(self, institution_id: str, settings: Mapping[str, Any]) -> Any:
+        """Set how the institution's learners claim (at the notifier, as the platform admin)."""
+        admin = await self.login(*self._admin)
+        return await self._json(
+            await self.http.put(
+                f"{self.urls['notifier']}/institutions/{institution_id}/claim-settings",
+                json=settings,
+                headers=admin.auth,
+            )
+        )
 
     async def register_at_issuer(self, institution: Mapping[str, Any]) -> Any:
         """Register the institution (as intake has it) at the issuer, as the platform admin.
@@ -379,34 +394,18 @@ class PlatformClient:
         )
 
 
-@dataclass(frozen=True)
-class IssuedFiles:
-    token: str
-    badge: bytes
-    status_lists: tuple[str, ...]
+async def write_issuer_documents(
+    platform: PlatformClient, institution_id: str, out: Path
+) -> tuple[str, ...]:
+    """Write what the issuer publishes for verifiers: its DID document and its status lists.
 
-
-async def write_issued(
-    platform: PlatformClient, institution_id: str, credential_id: str, out: Path
-) -> IssuedFiles:
-    """Write what the issuer publishes of one credential, fetched from its public routes.
-
-    ``credential.json`` (JSON-LD with its Data Integrity proof), ``credential.jwt``, ``did.json``
-    (the issuer's DID document), ``badge.svg`` (baked), ``certificate.pdf``, and each status
-    list credential (``status-list-<purpose>.json``) the issuer serves; one it does not serve
-    (an issuer without status lists) is left out.
+    ``did.json``, and each status list credential (``status-list-<purpose>.json``) the issuer
+    serves; one it does not serve (an issuer without status lists) is left out. Returns the
+    purposes written.
     """
     issuer = platform.urls["issuer"]
-    at = f"{issuer}/credentials/{quote(credential_id, safe='')}"
-    stored = await platform.fetch(at)
-    document = stored.json()
-    (out / "credential.json").write_text(json.dumps(document["credential"], indent=2) + "\n")
-    (out / "credential.jwt").write_text(document["credential_jwt"] + "\n")
     did = await platform.fetch(f"{issuer}/institutions/{institution_id}/did.json")
     (out / "did.json").write_text(json.dumps(did.json(), indent=2) + "\n")
-    badge = (await platform.fetch(f"{at}/badge.svg")).content
-    (out / "badge.svg").write_bytes(badge)
-    (out / "certificate.pdf").write_bytes((await platform.fetch(f"{at}/certificate.pdf")).content)
     written = []
     for purpose in ("revocation", "suspension"):
         url = f"{issuer}/institutions/{institution_id}/status/{purpose}"
@@ -418,7 +417,92 @@ async def write_issued(
         status_list = answer.json()
         (out / f"status-list-{purpose}.json").write_text(json.dumps(status_list, indent=2) + "\n")
         written.append(purpose)
-    return IssuedFiles(document["credential_jwt"], badge, tuple(written))
+    return tuple(written)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What a learner has after following the claim link: their files and a share link."""
+
+    page_url: str
+    credential: dict[str, Any]
+    credential_jwt: str
+    badge: bytes
+    certificate: bytes
+    share_url: str
+
+
+#: What the demo's share link shows: no e-mail address, no evidence list.
+DEMO_SHARED_FIELDS = ("learner_name", "description", "learning_outcomes", "workload", "levels")
+_TERMS_VERSION = re.compile(r'name="terms_version" value="([^"]+)"')
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _found(pattern: re.Pattern[str], page: str, what: str) -> str:
+    match = pattern.search(page)
+    if match is None:
+        raise DemoError(f"the page has no {what}")
+    return html.unescape(match.group(1))
+
+
+async def claim_credential(link: str, out: Path | None = None, timeout: float = 30) -> Claimed:
+    """Follow a claim link as a browser does: consent, then download everything and share.
+
+    Works for institutions with no second check (the default). With ``out``, writes
+    ``credential.json``, ``credential.jwt``, ``badge.svg``, ``certificate.pdf`` and
+    ``share-link.txt``.
+    """
+    parts = urlsplit(link)
+    base = f"{parts.scheme}://{parts.netloc}"
+    async with httpx.AsyncClient(base_url=base, timeout=timeout) as browser:
+
+        async def get(path: str) -> httpx.Response:
+            answer = await browser.get(path)
+            if answer.status_code != 200:  # noqa: PLR2004
+                shown = "the claim link" if path.startswith("/claim/") else path  # a secret
+                raise DemoError(f"GET {shown} answered {answer.status_code}")
+            return answer
+
+        consent = await get(parts.path)
+        version = _found(_TERMS_VERSION, consent.text, "privacy terms to agree to")
+        answer = await browser.post(parts.path, data={"agree": "yes", "terms_version": version})
+        if answer.status_code != 303:  # noqa: PLR2004
+            raise DemoError(
+                f"claiming answered {answer.status_code}: the institution may ask for a "
+                "second check (a code or a sign-in), which this walk-through does not do"
+            )
+        page_path = answer.headers["location"].split("?", 1)[0]
+        page = await get(page_path)
+        credential = (await get(f"{page_path}/credential.json")).json()
+        token = (await get(f"{page_path}/credential.jwt")).text
+        badge = (await get(f"{page_path}/badge.svg")).content
+        certificate = (await get(f"{page_path}/certificate.pdf")).content
+        shared = await browser.post(
+            f"{page_path}/shares",
+            data={
+                "csrf_token": _found(_CSRF, page.text, "form token"),
+                "field": list(DEMO_SHARED_FIELDS),
+                "label": "demo",
+            },
+        )
+        created = parse_qs(urlsplit(shared.headers.get("location", "")).query).get("created")
+        if shared.status_code != 303 or not created:  # noqa: PLR2004
+            raise DemoError(f"creating a share link answered {shared.status_code}")
+        claimed = Claimed(
+            page_url=f"{base}{page_path}",
+            credential=credential,
+            credential_jwt=token,
+            badge=badge,
+            certificate=certificate,
+            share_url=f"{base}/share/{created[0]}",
+        )
+    if out is not None:
+        (out / "credential.json").write_text(json.dumps(credential, indent=2) + "\n")
+        (out / "credential.jwt").write_text(token + "\n")
+        (out / "badge.svg").write_bytes(badge)
+        (out / "certificate.pdf").write_bytes(certificate)
+        (out / "share-link.txt").write_text(claimed.share_url + "\n")
+    return claimed
 
 
 def messages_to(maildir: Path, address: str) -> list[EmailMessage]:
@@ -496,23 +580,24 @@ async def run_demo(
         (out / "claim-email.eml").write_bytes(message.as_bytes())
         link = claim_link(message)
         echo(f"6. the learner received '{message['Subject']}' with a claim link")
-        page = await http.get(link)
-        if page.status_code != 200:  # noqa: PLR2004
-            raise DemoError(f"the claim page answered {page.status_code}")
-        claimed = (await http.get(f"{link}/credential.json")).json()
-        echo(f"7. claimed credential {claimed['id']}")
-        issued = await write_issued(platform, institution_id, claimed["id"], out)
-        result = await platform.verify(issued.token)
+        claimed = await claim_credential(link, out, timeout=30)
+        echo(
+            f"7. followed the link, agreed to the privacy terms and claimed credential "
+            f"{claimed.credential['id']}; downloaded it and made a share link: {claimed.share_url}"
+        )
+        status_lists = await write_issuer_documents(platform, institution_id, out)
+        result = await platform.verify(claimed.credential_jwt)
         if not result["verified"]:
             raise DemoError(f"the credential does not verify: {result.get('error')}")
         echo(f"8. verified: signed by {result['checks']['issuer']}")
-        badge = await platform.verify_badge(issued.badge)
+        badge = await platform.verify_badge(claimed.badge)
         if not badge["verified"]:
             raise DemoError(f"the baked badge does not verify: {badge.get('error')}")
-        lists = ", ".join(issued.status_lists) or "none (the issuer publishes no status list)"
+        lists = ", ".join(status_lists) or "none (the issuer publishes no status list)"
         echo(
-            "9. wrote the credential (JSON-LD with its proof, VC-JWT), the issuer's DID "
-            "document, the baked badge (verified by POST /verify) and the PDF certificate; "
+            "9. wrote the credential (JSON-LD with its proof, VC-JWT), the baked badge (verified "
+            "by POST /verify) and the PDF certificate as the learner downloaded them, the share "
+            "link, and the issuer's DID document; "
             f"status lists: {lists}"
         )
     written = sorted(p.name for p in out.iterdir())  # noqa: ASYNC240 - as above

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +20,10 @@ from microcred_shared.testing.plugin import Platform
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The smallest valid PNG (1 by 1, transparent).
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
 
 
 def microcred(platform: Platform, *args: str, password: str) -> subprocess.CompletedProcess[str]:
@@ -41,6 +47,42 @@ def admin_auth(platform: Platform) -> dict[str, str]:
         f"{platform.urls['intake']}/auth/token", json={"email": email, "password": password}
     )
     return {"Authorization": f"Bearer {token.raise_for_status().json()['access_token']}"}
+
+
+def assert_claim_settings(
+    platform: Platform, institution: dict[str, Any], stdout: str, tmp_path: Path
+) -> None:
+    # The claims section reached the notifier; a logo file is read next to the onboarding file.
+    assert "claims: second check email_code, privacy terms 2026-11" in stdout
+    claim_settings = f"{platform.urls['notifier']}/institutions/{institution['id']}/claim-settings"
+    kept = httpx.get(claim_settings, headers=admin_auth(platform)).json()
+    assert kept["privacy_terms"] == institution["claims"]["privacy_terms"]
+    (tmp_path / "logo.png").write_bytes(PNG)
+    (tmp_path / "claims.json").write_text(
+        json.dumps({**institution["claims"], "logo_file": "logo.png"})
+    )
+    with_logo = microcred(
+        platform,
+        "institution",
+        "claim-settings",
+        institution["id"],
+        str(tmp_path / "claims.json"),
+        password="microcred-admin-dev",
+    )
+    assert with_logo.returncode == 0, with_logo.stderr
+    served = httpx.get(f"{platform.urls['notifier']}/institutions/{institution['id']}/logo")
+    assert served.content == PNG
+    (tmp_path / "claims.json").write_text(json.dumps({"logo_file": "institution.json"}))
+    not_an_image = microcred(
+        platform,
+        "institution",
+        "claim-settings",
+        institution["id"],
+        str(tmp_path / "claims.json"),
+        password="microcred-admin-dev",
+    )
+    assert not_an_image.returncode == 2
+    assert "neither PNG nor JPEG" in not_an_image.stderr
 
 
 def test_onboarding_and_catalogue_import_from_the_command_line(
@@ -87,6 +129,7 @@ def test_onboarding_and_catalogue_import_from_the_command_line(
     ).json()
     assert defined["partners"] == ["partner-college"]
     assert defined["components"][0]["institution_id"] == institution["id"]
+    assert_claim_settings(platform, institution, onboarded.stdout, tmp_path)
 
     # The partner's side: its awards count toward another institution's pathways once it says so.
     sharing = f"{platform.urls['accounting']}/institutions/{institution['id']}/award-sharing"

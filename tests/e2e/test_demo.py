@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from microcred_shared.testing.plugin import Platform
@@ -39,6 +40,13 @@ def test_demo_writes_the_email_the_signed_credential_and_what_verifies_it(
     assert credential["proof"][0]["cryptosuite"] == "eddsa-rdfc-2022"
     assert (out / "credential.jwt").read_text().strip().count(".") == 2
     assert "/claim/" in (out / "claim-email.eml").read_text()
+    # The share link the demo made shows the credential, not the learner's e-mail address.
+    share_url = (out / "share-link.txt").read_text().strip()
+    assert share_url.startswith(platform.urls["notifier"] + "/share/")
+    shared = httpx.get(share_url, timeout=30)
+    assert shared.status_code == 200
+    assert "Verified just now." in shared.text
+    assert "@learners.example.org" not in shared.text
     did = json.loads((out / "did.json").read_text())
     assert did["id"] == credential["issuer"]["id"]
     assert (out / "badge.svg").read_text().count("<openbadges:credential") == 1

@@ -15,7 +15,7 @@ from pymongo import AsyncMongoClient
 
 from microcred_issuer.keys import public_key_from_multibase
 from microcred_shared.contracts import topics
-from microcred_shared.demo import claim_link, wait_for
+from microcred_shared.demo import claim_credential, claim_link, wait_for
 from microcred_shared.testing.kafka import Redeliverer, read_topic
 from microcred_shared.testing.plugin import Platform
 from tests.e2e.journey import (
@@ -72,11 +72,15 @@ async def settled(
 async def assert_credential_verifies(
     http: httpx.AsyncClient, platform: Platform, link: str
 ) -> dict[str, Any]:
-    page = await http.get(link)
+    # As the learner: follow the e-mailed link, consent, and take the downloads and a share link.
+    claimed = await claim_credential(link)
+    page = await http.get(claimed.share_url)
     assert page.status_code == 200
     assert "Developing digital content" in page.text
-    credential: dict[str, Any] = (await http.get(f"{link}/credential.json")).json()
-    token = (await http.get(f"{link}/credential.jwt")).text
+    assert "Verified just now." in page.text  # the notifier asked the real issuer
+    credential = claimed.credential
+    token = claimed.credential_jwt
+    assert (await http.get(link)).status_code == 404  # the link is spent
 
     # Verified independently of the issuer's own endpoint: resolve the did:web document over
     # HTTP, take the Multikey it names, check the EdDSA signature with joserfc.

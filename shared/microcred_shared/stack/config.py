@@ -163,5 +163,8 @@ class StackConfig(BaseSettings):
         env["MICROCRED_INTAKE_ISSUER_URL"] = self.service_url("issuer")
         env["MICROCRED_INTAKE_REVIEW_URL"] = self.service_url("review")
         env["MICROCRED_INTAKE_ACCOUNTING_URL"] = self.service_url("accounting")
+        env["MICROCRED_INTAKE_NOTIFIER_URL"] = self.service_url("notifier")
+        env["MICROCRED_NOTIFIER_INTAKE_URL"] = self.service_url("intake")
+        env["MICROCRED_NOTIFIER_ISSUER_URL"] = self.service_url("issuer")
         env["MICROCRED_JWKS_URL"] = f"{self.service_url('intake')}/.well-known/jwks.json"
         return env

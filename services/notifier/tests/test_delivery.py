@@ -1,0 +1,312 @@
+"""Claim e-mails over real SMTP: exactly one per credential, retried, given up, resent."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import aiosmtplib
+import pytest
+
+from microcred_notifier.handlers import token_hash
+from microcred_shared.contracts import topics
+from microcred_shared.demo import claim_link
+from microcred_shared.kafka import RefusedEventError
+from microcred_shared.mail import Mailer, PermanentDeliveryError, SmtpMailer
+from microcred_shared.testing.servers import Servers
+from microcred_shared.testing.tokens import bearer
+
+from .conftest import Harness, issued_event, new_learner, revoked_event, start
+
+pytestmark = pytest.mark.integration
+
+#: The smallest valid PNG (1 by 1, transparent).
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+class FlakyMailer:
+    """The relay refuses for now (a 421) ``failures`` times, then passes to the real one."""
+
+    def __init__(self, real: Mailer, failures: int) -> None:
+        self.real, self.failures, self.calls = real, failures, 0
+
+    async def send(self, message: EmailMessage) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise aiosmtplib.SMTPResponseException(421, "try again later")
+        await self.real.send(message)
+
+
+class RefusingMailer:
+    async def send(self, _message: EmailMessage) -> None:
+        raise PermanentDeliveryError("550 mailbox unavailable")
+
+
+async def claim_of(harness: Harness, credential_id: str) -> dict[str, Any]:
+    claim = await harness.notifier.claims.find_one({"_id": credential_id})
+    assert claim is not None
+    return claim
+
+
+async def test_one_e_mail_per_credential_however_often_it_is_delivered(harness: Harness) -> None:
+    learner = new_learner()
+    event = issued_event(learner)
+    for _ in range(3):
+        await harness.notifier.on_credential_issued(event)
+    await harness.notifier.deliver_due()
+
+    [message] = harness.mail_to(learner.email)
+    assert message["Subject"] == "Your micro-credential: Developing digital content"
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None
+    assert learner.name.replace("<", "&lt;").replace(">", "&gt;") in html.get_content()
+    token = claim_link(message).rsplit("/", 1)[1]
+    assert len(token) == 43  # 256 random bits
+    claim = await claim_of(harness, event.data.credential_id)
+    assert token not in str(claim)
+    assert claim["token_hash"] == token_hash(token)
+    assert abs(claim["expires_at"] - claim["sent_at"] - timedelta(days=30)) < timedelta(minutes=1)
+    [sent] = harness.publisher.events(topics.NOTIFICATION_SENT)
+    assert sent["data"]["message_id"] == message["Message-ID"]
+
+
+async def test_the_learner_s_language_and_the_institution_s_logo_and_lifetime(
+    harness: Harness,
+) -> None:
+    admin = bearer(("inst-logo", "institution_admin"))
+    settings = {
+        "claim_valid_days": 7,
+        "logo": {"media_type": "image/png", "data_base64": base64.b64encode(PNG).decode()},
+    }
+    answer = await harness.http.put(
+        "/institutions/inst-logo/claim-settings", json=settings, headers=admin
+    )
+    assert answer.status_code == 200, answer.text
+    learner = new_learner(locale="pt-PT")
+    event = await harness.issue(learner, "inst-logo")
+    [message] = harness.mail_to(learner.email)
+    assert message["Content-Language"] == "pt"
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None
+    [logo] = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert logo.get_content() == PNG
+    assert logo["Content-ID"] == "<logo@microcred>"
+    assert 'src="cid:logo@microcred"' in html.get_content()
+    claim = await claim_of(harness, event.data.credential_id)
+    assert abs(claim["expires_at"] - claim["sent_at"] - timedelta(days=7)) < timedelta(minutes=1)
+    served = await harness.http.get("/institutions/inst-logo/logo")
+    assert (served.content, served.headers["content-type"]) == (PNG, "image/png")
+
+
+async def test_a_relay_refusing_for_now_is_retried_until_it_takes_it(
+    servers: Servers,
+    topics_ready: None,
+) -> None:
+    async for harness in start(servers):
+        flaky = FlakyMailer(harness.notifier.mailer, failures=2)
+        harness.notifier.mailer = flaky
+        learner = new_learner()
+        event = await harness.issue(learner)
+        claim = await claim_of(harness, event.data.credential_id)
+        assert (claim["delivery"]["state"], claim["status"]) == ("due", "unsent")
+        assert "421" in claim["delivery"]["error"]
+        assert "token_hash" not in claim  # no link works until one is sent
+
+        async def delivered(harness: Harness = harness, email: str = learner.email) -> None:
+            while not harness.mail_to(email):
+                await harness.notifier.deliver_due()
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(delivered(), timeout=30)
+        await harness.notifier.deliver_due()
+        assert len(harness.mail_to(learner.email)) == 1
+        assert flaky.calls == 3
+        claim = await claim_of(harness, event.data.credential_id)
+        assert (claim["status"], claim["delivery"]["attempts"]) == ("sent", 3)
+        assert len(harness.publisher.events(topics.NOTIFICATION_SENT)) == 1
+
+
+async def test_past_the_deadline_a_failing_e_mail_is_given_up_and_reported(
+    servers: Servers,
+    topics_ready: None,
+) -> None:
+    async for harness in start(servers, delivery_deadline_hours=0.0001):
+        harness.notifier.mailer = FlakyMailer(harness.notifier.mailer, failures=1000)
+        learner = new_learner()
+        event = await harness.issue(learner, "inst-deadline")
+
+        async def given_up(
+            harness: Harness = harness, credential_id: str = event.data.credential_id
+        ) -> None:
+            while (await claim_of(harness, credential_id))["status"] != "failed":
+                await harness.notifier.deliver_due()
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(given_up(), timeout=30)
+        [failed] = harness.publisher.events(topics.NOTIFICATION_FAILED)
+        assert failed["data"]["permanent"] is False
+        assert "past the deadline" in failed["data"]["reason"]
+
+
+async def test_a_permanent_refusal_is_published_and_shown_to_the_institution(
+    harness: Harness,
+) -> None:
+    harness.notifier.mailer = RefusingMailer()
+    learner = new_learner()
+    event = await harness.issue(learner, "inst-refused")
+    await harness.notifier.on_credential_issued(event)
+    [failed] = harness.publisher.events(topics.NOTIFICATION_FAILED)
+    assert failed["data"]["permanent"] is True
+    assert "550" in failed["data"]["reason"]
+    assert harness.publisher.events(topics.NOTIFICATION_SENT) == []
+
+    admin = bearer(("inst-refused", "institution_admin"))
+    listed = await harness.http.get(
+        "/institutions/inst-refused/deliveries", params={"failing": "true"}, headers=admin
+    )
+    assert listed.status_code == 200
+    [row] = listed.json()["deliveries"]
+    assert (row["status"], row["learner_email"]) == ("failed", learner.email)
+    assert "550" in row["error"]
+    for caller in (
+        bearer(("inst-refused", "evaluator")),
+        bearer(("inst-other", "institution_admin")),
+    ):
+        refused = await harness.http.get("/institutions/inst-refused/deliveries", headers=caller)
+        assert refused.status_code == 403
+
+
+async def test_an_interrupted_send_is_taken_again_once_its_lease_ends(harness: Harness) -> None:
+    learner = new_learner()
+    event = issued_event(learner)
+    harness.notifier.mailer = RefusingMailer()  # nothing goes out while we stage the crash
+    await harness.notifier.claims.insert_one(
+        {
+            "_id": event.data.credential_id,
+            "reference": event.data.credential_id.rsplit(":", 1)[1],
+            "institution_id": "inst-a",
+            "learner_id": learner.learner_id,
+            "learner": event.data.learner.model_dump(),
+            "institution_name": "Instituto A",
+            "title": "Developing digital content",
+            "credential": event.data.credential,
+            "credential_jwt": event.data.credential_jwt,
+            "issued_at": event.data.issued_at,
+            "created_at": datetime.now(UTC),
+            "status": "unsent",
+            "generation": 1,
+            # As a notifier killed mid-send leaves it: sending, its lease not yet over.
+            "delivery": {
+                "state": "sending",
+                "attempts": 1,
+                "lease_until": datetime.now(UTC) + timedelta(hours=1),
+                "deadline": datetime.now(UTC) + timedelta(days=3),
+            },
+        }
+    )
+    assert await harness.notifier.deliver_due() == 0  # another instance may still be sending
+    await harness.notifier.claims.update_one(
+        {"_id": event.data.credential_id},
+        {"$set": {"delivery.lease_until": datetime.now(UTC) - timedelta(seconds=1)}},
+    )
+    harness.notifier.mailer = harness.app.state.notifier.mailer = _real_mailer(harness)
+    assert await harness.notifier.deliver_due() == 1
+    await harness.notifier.on_credential_issued(event)  # the redelivery after the restart
+    assert len(harness.mail_to(learner.email)) == 1
+
+
+def _real_mailer(harness: Harness) -> Mailer:
+    return SmtpMailer(harness.notifier.settings)
+
+
+async def test_revoked_before_its_e_mail_gets_none(harness: Harness) -> None:
+    learner = new_learner()
+    event = issued_event(learner)
+    await harness.notifier.on_credential_revoked(revoked_event(event))
+    await harness.notifier.on_credential_revoked(revoked_event(event))
+    await harness.notifier.on_credential_issued(event)
+    await harness.notifier.deliver_due()
+    assert harness.mail_to(learner.email) == []
+    claim = await claim_of(harness, event.data.credential_id)
+    assert claim["status"] == "withheld"
+    assert claim["credential"] == event.data.credential  # kept, though never sent
+    with pytest.raises(RefusedEventError, match="is not inst-z's"):
+        await harness.notifier.on_credential_revoked(revoked_event(event, tenant="inst-z"))
+
+
+async def test_resend_replaces_the_link_once_per_ask(
+    servers: Servers,
+    topics_ready: None,
+) -> None:
+    async for harness in start(servers, resend_interval_seconds=3600):
+        learner = new_learner()
+        event = await harness.issue(learner)
+        old_link = await harness.link_for(learner)
+        reference = event.data.credential_id.rsplit(":", 1)[1]
+
+        stranger = bearer(user_id="someone-else")
+        assert (
+            await harness.http.post(f"/claims/{reference}/resend", headers=stranger)
+        ).status_code == 404
+        own = bearer(user_id=learner.learner_id)
+        answer = await harness.http.post(f"/claims/{reference}/resend", headers=own)
+        assert answer.status_code == 202, answer.text
+        assert answer.json() == {"credential_ref": reference, "status": "sent"}
+        assert len(harness.mail_to(learner.email)) == 2
+        assert (await harness.http.get(old_link)).status_code == 404
+        new_link = await harness.link_for(learner)
+        assert new_link != old_link
+        assert (await harness.http.get(new_link)).status_code == 200
+
+        too_soon = await harness.http.post(f"/claims/{reference}/resend", headers=own)
+        assert too_soon.status_code == 409
+        assert len(harness.mail_to(learner.email)) == 2
+        ids = {m["Message-ID"] for m in harness.mail_to(learner.email)}
+        assert len(ids) == 2  # each ask is its own message
+
+        await harness.claim(learner)
+        admin = bearer(("inst-a", "institution_admin"))
+        claimed = await harness.http.post(f"/claims/{reference}/resend", headers=admin)
+        assert claimed.status_code == 409
+        assert "claimed" in claimed.json()["detail"]
+
+
+async def test_claim_settings_are_validated_and_terms_versions_are_fixed(
+    harness: Harness,
+) -> None:
+    admin = bearer(("inst-s", "institution_admin"))
+    url = "/institutions/inst-s/claim-settings"
+    terms = {"version": "v1", "text": "We keep your name and e-mail to issue the credential."}
+    assert (
+        await harness.http.put(url, json={"privacy_terms": terms}, headers=admin)
+    ).status_code == 200
+    same = await harness.http.put(
+        url, json={"privacy_terms": terms, "second_check": "account"}, headers=admin
+    )
+    assert same.status_code == 200
+    assert same.json()["second_check"] == "account"
+    changed = {**terms, "text": terms["text"] + " And more."}
+    conflict = await harness.http.put(url, json={"privacy_terms": changed}, headers=admin)
+    assert conflict.status_code == 409
+    assert (await harness.http.get(url, headers=admin)).json()["privacy_terms"] == terms
+
+    jpeg_claiming_png = {"media_type": "image/jpeg", "data_base64": base64.b64encode(PNG).decode()}
+    for bad in (
+        {"second_check": "sms"},
+        {"claim_valid_days": 0},
+        {"logo": jpeg_claiming_png},
+        {"logo": {"media_type": "image/svg+xml", "data_base64": "PHN2Zz4="}},
+        {"privacy_terms": {"version": "v 2!", "text": "x" * 40}},
+        {"unknown": 1},
+    ):
+        answer = await harness.http.put(url, json=bad, headers=admin)
+        assert answer.status_code == 422, bad
+    assert (await harness.http.get(url, headers=admin)).json()["second_check"] == "account"
+    evaluator = bearer(("inst-s", "evaluator"))
+    assert (await harness.http.put(url, json={}, headers=evaluator)).status_code == 403
+    assert (await harness.http.get(url)).status_code == 401
