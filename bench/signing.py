@@ -53,7 +53,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 
 from microcred_issuer.credential import (  # noqa: E402
     build_credential,
-    credential_id_for,
     institution_did,
     sign_jwt,
     verify_jwt,
@@ -68,7 +67,12 @@ from microcred_issuer.dataintegrity import (  # noqa: E402
 )
 from microcred_issuer.keys import SigningKey  # noqa: E402
 from microcred_issuer.statuslist import StatusEntry, StatusLists  # noqa: E402
-from services.issuer.tests.samples import AWARDING, PUBLIC_URL, competence_award  # noqa: E402
+from services.issuer.tests.samples import (  # noqa: E402
+    AWARDING,
+    PUBLIC_URL,
+    competence_award,
+    credential_id_of,
+)
 
 #: DESIGN.md's planning figures for one process on a 2-core machine (operations per second).
 PLANNED = {"di_sign": 180.0, "ed25519_sign": 30_000.0, "jwt_sign": 17_000.0}
@@ -119,7 +123,7 @@ def sample_credential() -> dict[str, Any]:
     award = competence_award("bench-award-1").data
     did = institution_did(PUBLIC_URL, AWARDING)
     issued_at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-    credential = build_credential(award, credential_id_for(award.award_id), did, issued_at)
+    credential = build_credential(award, credential_id_of(award.award_id), did, issued_at)
     lists = StatusLists(
         cast("Any", None), cast("Any", None), PUBLIC_URL, lambda i: institution_did(PUBLIC_URL, i)
     )

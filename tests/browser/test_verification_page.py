@@ -13,15 +13,11 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from microcred_issuer.credential import (
-    build_pathway_credential,
-    credential_id_for,
-    institution_did,
-)
+from microcred_issuer.credential import build_pathway_credential, institution_did
 from microcred_issuer.verification.api import render_page, verdict_page
 from microcred_issuer.verification.inputs import MAX_INPUT_BYTES
 from microcred_shared.testing.browser import assert_accessible
-from services.issuer.tests.samples import AWARDING, PUBLIC_URL, pathway_award
+from services.issuer.tests.samples import AWARDING, PUBLIC_URL, credential_id_of, pathway_award
 
 pytestmark = pytest.mark.e2e
 
@@ -31,10 +27,11 @@ DID = institution_did(PUBLIC_URL, AWARDING)
 def verdict(status: str, *, failed: str | None = None) -> dict[str, Any]:
     credential = build_pathway_credential(
         pathway_award("award-p").data,
-        credential_id_for("award-p"),
+        credential_id_of("award-p"),
         DID,
         datetime.now(UTC).replace(microsecond=0),
         did_of=lambda institution_id: institution_did(PUBLIC_URL, institution_id),
+        credential_id_of=credential_id_of,
     )
     answer: dict[str, Any] = {
         "verified": status == "active" and failed is None,

@@ -36,7 +36,7 @@ class StatusResponse(BaseModel):
     Public, so it names nothing of the learner, nor why it was revoked.
 
     The reason is an administrator's free text that may quote the learner's evidence, and
-    credential ids can be guessed; the learner reads it on their own dashboard.
+    anyone a credential was ever shown to may ask; the learner reads it on their own dashboard.
     """
 
     credential_id: str
@@ -64,7 +64,11 @@ async def jwks(institution_id: Identifier, issuer: IssuerDep) -> dict[str, Any]:
 
 @router.get("/credentials/{credential_id}", tags=["credentials"])
 async def show_credential(credential_id: str, issuer: IssuerDep) -> dict[str, Any]:
-    """A credential as issued: JSON-LD and VC-JWT."""
+    """A credential as issued: JSON-LD and VC-JWT.
+
+    Its id is its private full-disclosure link (unguessable: ``credential.credential_id_for``),
+    held by the learner; public sharing goes through the notifier's share links.
+    """
     document = await issuer.credential(credential_id)
     if document is None:
         raise ProblemError(HTTPStatus.NOT_FOUND, "Unknown credential", credential_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from microcred_issuer.api import router
+from microcred_issuer.credential import credential_id_key
 from microcred_issuer.handlers import Issuer
 from microcred_issuer.institutions_api import router as institutions
 from microcred_issuer.keys_api import router as keys
@@ -40,6 +41,7 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
         wiring.publisher,
         MasterKeyCipher(settings.master_key_bytes()),
         settings.public_url,
+        credential_id_key(settings.master_key_bytes()),
     )
     wiring.subscribe(CompetenceAwardedV1, issuer.on_competence_awarded)
     wiring.subscribe(PathwayAwardedV1, issuer.on_pathway_awarded)

@@ -14,26 +14,34 @@ the pathway as its achievement and the stacked credentials, partners' included, 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import uuid
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from joserfc import jws
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import OKPKey
 
 from microcred_issuer.keys import SigningKey, multibase_public_key, public_key_from_multibase
-from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
     CompetenceAwardedV1,
     InstitutionRef,
     LearnerProfile,
     PathwayAwardedV1,
+)
+from microcred_shared.credential_view import (
+    COMPETENCE_ACHIEVEMENT_TYPE,
+    PATHWAY_ACHIEVEMENT_TYPE,
+    STACKED_CREDENTIAL_GENRE,
 )
 
 # RFC 9864 deprecates "EdDSA" in favour of "Ed25519", but the verifiers in use today (VC-JOSE-COSE
@@ -50,18 +58,42 @@ VC_JWT_TYPE = "JWT"
 #: VC-JOSE-COSE's media type; tokens issued before the OBv3 header still carry it.
 LEGACY_VC_JWT_TYPE = "vc+jwt"
 
-#: ``achievementType`` of a competence's credential, and of a pathway's: the larger credential
-#: that stacks micro-credentials is a certificate of the whole programme (OBv3's vocabulary).
-#: Consumers tell the two apart by it.
-COMPETENCE_ACHIEVEMENT_TYPE = "MicroCredential"
-PATHWAY_ACHIEVEMENT_TYPE = "Certificate"
-#: ``genre`` of the evidence entries that name the credentials a pathway credential stacks.
-STACKED_CREDENTIAL_GENRE = "Stacked micro-credential"
+#: HKDF ``info`` of the key that credential ids are derived with (nothing else uses that key).
+CREDENTIAL_ID_KEY_INFO = b"microcred credential ids"
+CREDENTIAL_ID_KEY_BYTES = 32
 
 
-def credential_id_for(award_id: str) -> str:
-    """The id of an award's credential: fixed by the award, so anyone can name it in advance."""
-    return "urn:uuid:" + deterministic_event_id("credential", award_id)
+def credential_id_key(master_key: bytes) -> bytes:
+    """The issuer's key for credential ids: HKDF-SHA256 of its master key, 32 bytes."""
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=CREDENTIAL_ID_KEY_BYTES,
+        salt=None,
+        info=CREDENTIAL_ID_KEY_INFO,
+    ).derive(master_key)
+
+
+def credential_id_for(key: bytes, award_id: str) -> str:
+    """The id of an award's credential: ``urn:uuid:`` and an RFC 9562 version 8 UUID.
+
+    The UUID is the first 16 bytes of HMAC-SHA256(``key``, award id), with the version and
+    variant bits set: the same award always gets the same id (issuing stays idempotent over
+    redeliveries and restarts), and no one without the issuer's key can name it. It must be
+    so, because a credential's id is its private full-disclosure link: the issuer serves the
+    whole credential (the learner's name, evidence), its badges and its certificate by it, to
+    whoever holds it (the learner's own page and the certificate's QR code use it). The learner
+    shares publicly through the notifier's share links, which never reveal it.
+
+    ``key`` is ``credential_id_key`` of the issuer's master key. Credentials issued before ids
+    were keyed keep the id they were stored with (an unkeyed UUID); ids are read from the
+    stored credential, never recomputed for an award already issued.
+    """
+    if len(key) != CREDENTIAL_ID_KEY_BYTES:
+        raise ValueError(f"a credential id key has {CREDENTIAL_ID_KEY_BYTES} bytes")
+    digest = bytearray(hmac.digest(key, award_id.encode(), "sha256")[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x80  # version 8 (custom)
+    digest[8] = (digest[8] & 0x3F) | 0x80  # variant 0b10 (RFC 9562)
+    return f"urn:uuid:{uuid.UUID(bytes=bytes(digest))}"
 
 
 def institution_did(public_url: str, institution_id: str) -> str:
@@ -350,12 +382,14 @@ def build_pathway_credential(
     issued_at: datetime,
     *,
     did_of: Callable[[str], str],
+    credential_id_of: Callable[[str], str],
 ) -> dict[str, Any]:
     """Return the unsigned ``OpenBadgeCredential`` of a completed pathway.
 
     The pathway is the achievement (achievementType ``Certificate``, ``humanCode`` its id, its
     id under ``...:pathways:``); ``did_of`` names the ``did:web`` of an institution, the
-    partners whose credentials it stacks included.
+    partners whose credentials it stacks included, and ``credential_id_of`` the id of a stacked
+    award's credential (as stored, or as it will be issued).
     """
     institution = award.institution
     pathway = award.pathway
@@ -421,13 +455,15 @@ def build_pathway_credential(
         # the credential's evidence: OBv3 puts learner-specific proof of achievement there,
         # while the Achievement stays the same for every learner. (``achievement.related`` is
         # for other editions of the *same* achievement, so it would say the wrong thing.) Each
-        # entry's ``id`` is the stacked credential's id; its signer, a partner institution's
-        # DID included, is named in ``narrative``. Only terms the OBv3 context defines for
-        # Evidence are used: JSON-LD processing drops any other (an ``issuer`` object there
-        # would vanish from a Data Integrity proof's signed statements).
+        # entry's ``id`` is the stacked credential's id (a private link too: whoever is handed
+        # the whole pathway credential can open those; a share link must leave them out); its
+        # signer, a partner institution's DID included, is named in ``narrative``. Only terms
+        # the OBv3 context defines for Evidence are used: JSON-LD processing drops any other
+        # (an ``issuer`` object there would vanish from a Data Integrity proof's signed
+        # statements).
         "evidence": [
             {
-                "id": credential_id_for(s.award_id),
+                "id": credential_id_of(s.award_id),
                 "type": ["Evidence"],
                 "name": s.competence.title,
                 "description": (
@@ -435,7 +471,7 @@ def build_pathway_credential(
                     f"{s.institution.name} on {s.awarded_at.date().isoformat()}"
                 ),
                 "narrative": (
-                    f"Credential `{credential_id_for(s.award_id)}`, issued by "
+                    f"Credential `{credential_id_of(s.award_id)}`, issued by "
                     f"{s.institution.name} ({s.institution.country}), "
                     f"`{did_of(s.institution.id)}`."
                 ),

@@ -96,10 +96,18 @@ class Issuance:
 
 @dataclass
 class Issuer:
+    """The issuer's use cases over its database, its publisher and its secrets.
+
+    ``credential_id_key`` (``credential.credential_id_key`` of the master key) derives the id of
+    each award's credential: the same for every redelivery, and unguessable, since whoever
+    holds a credential's id can fetch all of it (see ``credential.credential_id_for``).
+    """
+
     database: AsyncDatabase[Document]
     publisher: RawEventPublisher
     cipher: KeyCipher
     public_url: str
+    credential_id_key: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
         self.keys = KeyStore(self.database["keys"], self.cipher)
@@ -118,6 +126,29 @@ class Issuer:
 
     def did(self, institution_id: str) -> str:
         return institution_did(self.public_url, institution_id)
+
+    def credential_id_for(self, award_id: str) -> str:
+        """The id the award's credential gets when issued here (keyed, unguessable).
+
+        A credential issued before ids were keyed has another id: ``credential_ids`` reads the
+        ids of awards already issued as they were stored.
+        """
+        return credential_id_for(self.credential_id_key, award_id)
+
+    async def credential_ids(self, award_ids: Iterable[str]) -> dict[str, str]:
+        """The id of each award's credential, as stored (or the one it will be issued with).
+
+        A tombstone holds the id its credential would have had; a credential issued before ids
+        were keyed keeps its own.
+        """
+        ids: dict[str, str] = {}
+        for award_id in award_ids:
+            # One read by ``_id`` each (a pathway stacks a few): an indexed lookup everywhere.
+            stored = await self.credentials.find_one({"_id": award_id}, {"credential_id": 1})
+            ids[award_id] = (
+                str(stored["credential_id"]) if stored else self.credential_id_for(award_id)
+            )
+        return ids
 
     # --- registering (onboarding) --------------------------------------------------------------
 
@@ -178,6 +209,9 @@ class Issuer:
         for stacked in award.stacked:
             await self._refuse_unknown(stacked.institution.id)
         did = self.did(envelope.tenant)
+        # The stacked credentials are named by their stored ids: ones issued before ids were
+        # keyed keep theirs.
+        stacked_ids = await self.credential_ids(s.award_id for s in award.stacked)
         await self._issue_once(
             envelope,
             Issuance(
@@ -188,7 +222,12 @@ class Issuer:
                 institution=award.institution,
                 title=award.pathway.title,
                 build=lambda credential_id, issued_at: build_pathway_credential(
-                    award, credential_id, did, issued_at, did_of=self.did
+                    award,
+                    credential_id,
+                    did,
+                    issued_at,
+                    did_of=self.did,
+                    credential_id_of=stacked_ids.__getitem__,
                 ),
                 extra={
                     "pathway_id": award.pathway.id,
@@ -209,11 +248,7 @@ class Issuer:
         if stored is None:
             try:
                 await self.credentials.insert_one(await self._signed(envelope, issuance))
-                log.info(
-                    "credential.issued",
-                    credential_id=credential_id_for(award_id),
-                    kind=issuance.kind,
-                )
+                log.info("credential.issued", award_id=award_id, kind=issuance.kind)
             except DuplicateKeyError:
                 # A redelivery racing this one, or a revocation that just left its tombstone.
                 stored = await self._stored(award_id)
@@ -253,7 +288,7 @@ class Issuer:
         # key have been revoked since, a new one is made rather than the award stalled.
         key = await self.keys.first_key(envelope.tenant)
         kid = verification_method_id(self.did(envelope.tenant), key)
-        credential_id = credential_id_for(issuance.award_id)
+        credential_id = self.credential_id_for(issuance.award_id)
         issued_at = datetime.now(UTC).replace(microsecond=0)
         unsigned = issuance.build(credential_id, issued_at)
         # The entries are the award's (a redelivery gets the same ones) and go inside what is
@@ -403,61 +438,26 @@ class Issuer:
     async def on_award_revoked(self, envelope: Envelope[AwardRevokedV1]) -> None:
         """Revoke the award's credential once, with its credential-revoked event.
 
-        A revocation of an award not issued yet leaves a tombstone, so that the award, when it
+        The credential is found by its award (the document's ``_id``), and the event names it by
+        its stored id, so a credential issued before ids were keyed is revoked all the same. A
+        revocation of an award not issued yet leaves a tombstone, so that the award, when it
         comes, yields no credential. One for another institution's award is refused.
         """
         revocation = envelope.data
         award_id = revocation.award_id
-        credential_id = credential_id_for(award_id)
         revoked_at = datetime.now(UTC).replace(microsecond=0)
-        event = Envelope.wrap(
-            CredentialRevokedV1(
-                credential_id=credential_id,
-                award_id=award_id,
-                learner_id=revocation.learner_id,
-                reason=revocation.reason,
-                revoked_at=revoked_at,
-            ),
-            source=SOURCE,
-            subject=credential_id,
-            tenant=envelope.tenant,
-            event_id=deterministic_event_id("credential-revoked", award_id),
-            time=revoked_at,
-        )
-        outbox = append_to_outbox(event)
-        revoke = {
-            "$set": {
-                **outbox["$set"],
-                "status": REVOKED,
-                "revocation_reason": revocation.reason,
-                "revoked_at": revoked_at,
-            },
-            "$push": outbox["$push"],
-        }
         # Each round ends in a state change or a finding, except when the award's credential was
-        # stored meanwhile (after the update looked, or before the tombstone could be): that
-        # happens once per award, so the next round settles it.
+        # stored meanwhile (after the read, or before the tombstone could be): that happens
+        # once per award, so the next round settles it.
         for _ in range(REVOCATION_ROUNDS):
-            # The filter guards the transition: only an issued, unrevoked credential of this
-            # institution and learner changes, so a redelivery appends no second event.
-            result = await self.credentials.update_one(
-                {
-                    "_id": award_id,
-                    "institution_id": envelope.tenant,
-                    "learner_id": revocation.learner_id,
-                    "tombstone": {"$ne": True},
-                    "status": {"$ne": REVOKED},
-                },
-                revoke,
-            )
-            if result.modified_count:
-                log.info("credential.revoked", credential_id=credential_id, award_id=award_id)
-                break
             stored: Document | None = await self.credentials.find_one(
-                {"_id": award_id}, {"institution_id": 1, "learner_id": 1, "status": 1}
+                {"_id": award_id},
+                {"institution_id": 1, "learner_id": 1, "status": 1, "credential_id": 1},
             )
             if stored is None:
-                if await self._left_tombstone(envelope, credential_id, revoked_at):
+                if await self._left_tombstone(
+                    envelope, self.credential_id_for(award_id), revoked_at
+                ):
                     return
                 continue
             if stored["institution_id"] != envelope.tenant:
@@ -470,6 +470,24 @@ class Issuer:
                 )
             if stored.get("status") == REVOKED:
                 # Revoked already (a redelivery), or a tombstone: only what is unsent goes out.
+                break
+            credential_id = str(stored["credential_id"])
+            # The filter guards the transition: only an issued, unrevoked credential of this
+            # institution and learner, with the id the event names, changes, so a redelivery
+            # appends no second event.
+            result = await self.credentials.update_one(
+                {
+                    "_id": award_id,
+                    "credential_id": credential_id,
+                    "institution_id": envelope.tenant,
+                    "learner_id": revocation.learner_id,
+                    "tombstone": {"$ne": True},
+                    "status": {"$ne": REVOKED},
+                },
+                _revoking(envelope, credential_id, revoked_at),
+            )
+            if result.modified_count:
+                log.info("credential.revoked", award_id=award_id)
                 break
         else:
             # Raised, the record is retried after a pause: nothing is skipped.
@@ -529,7 +547,7 @@ class Issuer:
             await self.credentials.insert_one(
                 {
                     "_id": revocation.award_id,
-                    # The credential's id is fixed by the award; keeping it holds its place.
+                    # The id the award's credential would get; keeping it holds its place.
                     "credential_id": credential_id,
                     "kind": revocation.award_kind,
                     "institution_id": envelope.tenant,
@@ -792,6 +810,37 @@ class Issuer:
         return dict(credential), "", ""
 
 
+def _revoking(
+    envelope: Envelope[AwardRevokedV1], credential_id: str, revoked_at: datetime
+) -> dict[str, Any]:
+    """The update that revokes a stored credential, with its credential-revoked event."""
+    revocation = envelope.data
+    event = Envelope.wrap(
+        CredentialRevokedV1(
+            credential_id=credential_id,
+            award_id=revocation.award_id,
+            learner_id=revocation.learner_id,
+            reason=revocation.reason,
+            revoked_at=revoked_at,
+        ),
+        source=SOURCE,
+        subject=credential_id,
+        tenant=envelope.tenant,
+        event_id=deterministic_event_id("credential-revoked", revocation.award_id),
+        time=revoked_at,
+    )
+    outbox = append_to_outbox(event)
+    return {
+        "$set": {
+            **outbox["$set"],
+            "status": REVOKED,
+            "revocation_reason": revocation.reason,
+            "revoked_at": revoked_at,
+        },
+        "$push": outbox["$push"],
+    }
+
+
 class UnknownIssuerError(ValueError):
     """A credential's issuer is none of this issuer's institutions (or not the signing key)."""
 
@@ -840,7 +889,7 @@ class CredentialStatus:
         """What anyone may see of it: the status and when it was revoked.
 
         Never the reason: an administrator's free text ("the certificate is forged") that may
-        quote the learner's evidence, and credential ids can be guessed.
+        quote the learner's evidence, while anyone a credential was ever shown to may ask.
         """
         return {
             "status": self.status,

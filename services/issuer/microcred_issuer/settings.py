@@ -19,7 +19,10 @@ class IssuerSettings(ServiceSettings):
     http_port: int = Field(default=8004, ge=1, le=65535)
     master_key: SecretStr = Field(
         default=SecretStr(DEVELOPMENT_MASTER_KEY),
-        description="Base64 of 32 random bytes; encrypts the institutions' private keys.",
+        description=(
+            "Base64 of 32 random bytes; encrypts the institutions' private keys, and keys the "
+            "ids of credentials (derived with HKDF: unguessable without it)."
+        ),
     )
 
     @model_validator(mode="after")

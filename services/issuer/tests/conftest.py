@@ -21,13 +21,15 @@ from microcred_shared.crypto import MasterKeyCipher
 from microcred_shared.http import install_problem_handlers
 from microcred_shared.testing.fakes import RecordingPublisher
 from services.issuer.tests.callers import LocalKeySet
-from services.issuer.tests.samples import MASTER, PUBLIC_URL, onboard
+from services.issuer.tests.samples import CREDENTIAL_ID_KEY, MASTER, PUBLIC_URL, onboard
 
 
 @pytest.fixture
 async def issuer(database: AsyncDatabase[Any]) -> Issuer:
     """An issuer with the sample institutions onboarded (registered, their first keys made)."""
-    issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
+    issuer = Issuer(
+        database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL, CREDENTIAL_ID_KEY
+    )
     await issuer.keys.prepare()
     await issuer.ensure_indexes()
     await onboard(issuer)

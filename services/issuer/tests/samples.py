@@ -6,8 +6,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Literal
 
+from microcred_issuer.credential import credential_id_for, credential_id_key
 from microcred_issuer.handlers import Issuer
 from microcred_shared.contracts import Envelope
+from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
     AwardedEvidence,
     AwardRevokedV1,
@@ -22,11 +24,30 @@ from microcred_shared.contracts.events import (
 )
 
 MASTER = b"k" * 32
+#: The issuer's key for credential ids, derived from ``MASTER`` as the issuer derives it.
+CREDENTIAL_ID_KEY = credential_id_key(MASTER)
 PUBLIC_URL = "https://issuer.example.org"
 AWARDING = "inst-a"
 PARTNER = "inst-b"
 LEARNER = LearnerProfile(name="Ada Lovelace", email="ada@example.org")
 AWARDED_AT = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def credential_id_of(award_id: str) -> str:
+    """The id an issuer with the samples' master key gives the award's credential."""
+    return credential_id_for(CREDENTIAL_ID_KEY, award_id)
+
+
+def legacy_credential_id(award_id: str) -> str:
+    """The id credentials were issued with before ids were keyed: anyone could compute it."""
+    return "urn:uuid:" + deterministic_event_id("credential", award_id)
+
+
+class LegacyIssuer(Issuer):
+    """The issuer as it was before credential ids were keyed (to store credentials as it did)."""
+
+    def credential_id_for(self, award_id: str) -> str:
+        return legacy_credential_id(award_id)
 
 
 def institution(institution_id: str) -> InstitutionRef:

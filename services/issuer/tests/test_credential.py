@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from microcred_issuer.credential import (
     VerificationError,
     build_credential,
+    credential_id_key,
     did_document,
     institution_did,
     sign_jwt,
@@ -24,6 +28,7 @@ from microcred_issuer.handlers import Issuer, credential_id_for
 from microcred_issuer.keys import KeyStore, SigningKey, public_key_from_multibase
 from microcred_issuer.settings import IssuerSettings
 from microcred_shared.contracts import Envelope, topics
+from microcred_shared.contracts.envelope import deterministic_event_id
 from microcred_shared.contracts.events import (
     AwardedEvidence,
     CompetenceAwardedV1,
@@ -35,6 +40,7 @@ from microcred_shared.crypto import MasterKeyCipher
 from microcred_shared.testing.fakes import RecordingPublisher
 
 MASTER = b"k" * 32
+CREDENTIAL_ID_KEY = credential_id_key(MASTER)
 TENANT = "inst-a"
 
 
@@ -143,6 +149,62 @@ def test_did_document_names_the_multikey() -> None:
     assert document["assertionMethod"] == ["did:web:x#key-1"]
 
 
+def by_hand(master_key: bytes, award_id: str) -> str:
+    """The credential id as the design states it, computed apart from the issuer's code.
+
+    HKDF-SHA256 (RFC 5869: no salt, info "microcred credential ids", one 32-byte block), then
+    HMAC-SHA256 of the award id, its first 16 bytes with RFC 9562's version 8 and variant bits.
+    """
+    prk = hmac.new(b"\0" * 32, master_key, hashlib.sha256).digest()
+    key = hmac.new(prk, b"microcred credential ids\x01", hashlib.sha256).digest()
+    raw = int.from_bytes(hmac.new(key, award_id.encode(), hashlib.sha256).digest()[:16])
+    raw = (raw & ~(0xF << 76)) | (0x8 << 76)  # version: bits 48-51
+    raw = (raw & ~(0x3 << 62)) | (0x2 << 62)  # variant: bits 64-65
+    return f"urn:uuid:{uuid.UUID(int=raw)}"
+
+
+@pytest.mark.unit
+def test_a_credential_id_is_fixed_by_the_award_under_the_issuers_key() -> None:
+    same = credential_id_for(credential_id_key(MASTER), "award-1")
+
+    assert same == credential_id_for(CREDENTIAL_ID_KEY, "award-1")
+    assert same == by_hand(MASTER, "award-1")
+    # Pinned: every id already issued depends on it, so the derivation must never drift.
+    assert same == "urn:uuid:95ca6e07-a33c-8b16-8f34-fc765e8037ae"
+    assert credential_id_for(CREDENTIAL_ID_KEY, "award-2") != same
+
+
+@pytest.mark.unit
+def test_a_credential_id_cannot_be_named_without_the_issuers_master_key() -> None:
+    ids = {
+        credential_id_for(credential_id_key(master), "award-1")
+        for master in (MASTER, b"x" * 32, bytes(range(32)))
+    }
+    assert len(ids) == 3
+    # Not the id anyone could compute from the award, as credential ids once were.
+    assert credential_id_for(CREDENTIAL_ID_KEY, "award-1") != "urn:uuid:" + deterministic_event_id(
+        "credential", "award-1"
+    )
+    # The key is derived for this one use: the master key itself is not it.
+    assert credential_id_key(MASTER) not in {MASTER, credential_id_key(b"x" * 32)}
+    assert len(credential_id_key(MASTER)) == 32
+    with pytest.raises(ValueError, match="32 bytes"):
+        credential_id_for(b"short", "award-1")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("award_id", ["award-1", "a", "award-é-" + "x" * 200])
+def test_a_credential_id_is_an_rfc_9562_version_8_uuid_urn(award_id: str) -> None:
+    credential_id = credential_id_for(CREDENTIAL_ID_KEY, award_id)
+
+    assert credential_id.startswith("urn:uuid:")
+    parsed = uuid.UUID(credential_id.removeprefix("urn:uuid:"))
+    assert str(parsed) == credential_id.removeprefix("urn:uuid:")  # canonical, lower case
+    assert parsed.variant == uuid.RFC_4122  # RFC 9562 keeps RFC 4122's variant bits, 0b10
+    assert parsed.version == 8
+    assert credential_id == by_hand(MASTER, award_id)
+
+
 @pytest.mark.unit
 def test_production_refuses_the_development_master_key() -> None:
     with pytest.raises(ValueError, match="development key"):
@@ -174,7 +236,13 @@ async def test_private_keys_are_sealed_at_rest(database: AsyncDatabase[Any]) -> 
 @pytest.mark.integration
 async def test_one_credential_per_award_under_redelivery(database: AsyncDatabase[Any]) -> None:
     publisher = RecordingPublisher()
-    issuer = Issuer(database, publisher, MasterKeyCipher(MASTER), "https://issuer.example.org")
+    issuer = Issuer(
+        database,
+        publisher,
+        MasterKeyCipher(MASTER),
+        "https://issuer.example.org",
+        CREDENTIAL_ID_KEY,
+    )
     await issuer.ensure_indexes()
     await issuer.register(TENANT, name="Instituto A", country="PT", competences=["c-1"])
     event = Envelope.wrap(award(), source="/tests", subject="award-1", tenant=TENANT)
@@ -184,7 +252,9 @@ async def test_one_credential_per_award_under_redelivery(database: AsyncDatabase
 
     assert await issuer.credentials.count_documents({}) == 1
     [issued] = publisher.events(topics.CREDENTIAL_ISSUED)
-    assert issued["data"]["credential_id"] == credential_id_for("award-1")
+    # The id is the award's, under the key derived from the issuer's master key.
+    assert issued["data"]["credential_id"] == credential_id_for(CREDENTIAL_ID_KEY, "award-1")
+    assert issued["data"]["credential"]["id"] == issued["data"]["credential_id"]
     verdict = await issuer.verify(issued["data"]["credential_jwt"])
     assert verdict["verified"] is True
     assert verdict["checks"]["issuer"] == issuer.did(TENANT)

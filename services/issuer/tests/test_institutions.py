@@ -29,6 +29,7 @@ from microcred_shared.testing.servers import Servers
 from services.issuer.tests.callers import LocalKeySet, token
 from services.issuer.tests.samples import (
     AWARDING,
+    CREDENTIAL_ID_KEY,
     MASTER,
     PARTNER,
     PUBLIC_URL,
@@ -44,7 +45,9 @@ PLATFORM_ADMIN = token(platform_admin=True)
 
 @pytest.fixture
 async def issuer(database: AsyncDatabase[Any]) -> Issuer:
-    issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
+    issuer = Issuer(
+        database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL, CREDENTIAL_ID_KEY
+    )
     await issuer.keys.prepare()
     await issuer.ensure_indexes()
     return issuer

@@ -49,6 +49,7 @@ from microcred_shared.testing.servers import Servers
 from services.issuer.tests.callers import LocalKeySet, token
 from services.issuer.tests.samples import (
     AWARDING,
+    CREDENTIAL_ID_KEY,
     MASTER,
     PARTNER,
     PUBLIC_URL,
@@ -61,7 +62,9 @@ from services.issuer.tests.samples import (
 
 @pytest.fixture
 async def issuer(database: AsyncDatabase[Any]) -> Issuer:
-    issuer = Issuer(database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL)
+    issuer = Issuer(
+        database, RecordingPublisher(), MasterKeyCipher(MASTER), PUBLIC_URL, CREDENTIAL_ID_KEY
+    )
     await issuer.keys.prepare()
     await issuer.ensure_indexes()
     await onboard(issuer, AWARDING)

@@ -14,7 +14,6 @@ from microcred_issuer.credential import (
     VerificationError,
     build_credential,
     build_pathway_credential,
-    credential_id_for,
     institution_did,
     verify_jwt,
 )
@@ -26,10 +25,14 @@ from microcred_shared.crypto import MasterKeyCipher
 from microcred_shared.testing.fakes import RecordingPublisher
 from services.issuer.tests.samples import (
     AWARDING,
+    CREDENTIAL_ID_KEY,
     MASTER,
     PARTNER,
     PUBLIC_URL,
+    LegacyIssuer,
     competence_award,
+    credential_id_of,
+    legacy_credential_id,
     onboard,
     pathway_award,
 )
@@ -44,7 +47,12 @@ def did(institution_id: str) -> str:
 def pathway_credential() -> dict[str, Any]:
     award = pathway_award("award-p").data
     return build_pathway_credential(
-        award, credential_id_for("award-p"), did(AWARDING), ISSUED_AT, did_of=did
+        award,
+        credential_id_of("award-p"),
+        did(AWARDING),
+        ISSUED_AT,
+        did_of=did,
+        credential_id_of=credential_id_of,
     )
 
 
@@ -83,8 +91,8 @@ def test_the_stacked_credentials_are_its_evidence_a_partners_included() -> None:
     evidence = pathway_credential()["evidence"]
 
     assert [e["id"] for e in evidence] == [
-        credential_id_for("award-own"),
-        credential_id_for("award-partner"),
+        credential_id_of("award-own"),
+        credential_id_of("award-partner"),
     ]
     assert [e["name"] for e in evidence] == ["Developing digital content", "Analysing data"]
     assert {e["genre"] for e in evidence} == {"Stacked micro-credential"}
@@ -99,7 +107,7 @@ def test_the_stacked_credentials_are_its_evidence_a_partners_included() -> None:
 @pytest.mark.unit
 def test_a_competence_credential_is_no_pathway_credential() -> None:
     award = competence_award("award-c").data
-    credential = build_credential(award, credential_id_for("award-c"), did(AWARDING), ISSUED_AT)
+    credential = build_credential(award, credential_id_of("award-c"), did(AWARDING), ISSUED_AT)
     achievement = credential["credentialSubject"]["achievement"]
 
     assert achievement["achievementType"] == "MicroCredential"
@@ -111,7 +119,7 @@ async def test_pathway_credential_is_issued_once_signed_by_the_awarding_institut
     database: AsyncDatabase[Any],
 ) -> None:
     publisher = RecordingPublisher()
-    issuer = Issuer(database, publisher, MasterKeyCipher(MASTER), PUBLIC_URL)
+    issuer = Issuer(database, publisher, MasterKeyCipher(MASTER), PUBLIC_URL, CREDENTIAL_ID_KEY)
     await issuer.ensure_indexes()
     await onboard(issuer)
     # The stacked awards' own credentials: one by the awarding institution, one by a partner.
@@ -132,7 +140,7 @@ async def test_pathway_credential_is_issued_once_signed_by_the_awarding_institut
     assert len(issued) == 1
     data = issued[0]["data"]
     assert issued[0]["tenant"] == AWARDING
-    assert data["credential_id"] == credential_id_for("award-p")
+    assert data["credential_id"] == credential_id_of("award-p")
     assert data["achievement_title"] == "Digital Skills Certificate"
     assert data["institution"]["id"] == AWARDING
     assert data["credential"]["credentialSubject"]["achievement"]["achievementType"] == (
@@ -141,12 +149,15 @@ async def test_pathway_credential_is_issued_once_signed_by_the_awarding_institut
     assert await issuer.credentials.count_documents({"_id": "award-p"}) == 1
 
     # The stacked references name the credentials the issuer really issued for those awards.
-    stacked_ids = {e["id"] for e in data["credential"]["evidence"]}
-    partner_credential = await issuer.credential(credential_id_for("award-partner"))
-    own_credential = await issuer.credential(credential_id_for("award-own"))
+    stacked_ids = [e["id"] for e in data["credential"]["evidence"]]
+    own_stored = await issuer.credentials.find_one({"_id": "award-own"})
+    partner_stored = await issuer.credentials.find_one({"_id": "award-partner"})
+    assert own_stored is not None
+    assert partner_stored is not None
+    assert stacked_ids == [own_stored["credential_id"], partner_stored["credential_id"]]
+    assert stacked_ids == [credential_id_of("award-own"), credential_id_of("award-partner")]
+    partner_credential = await issuer.credential(partner_stored["credential_id"])
     assert partner_credential is not None
-    assert own_credential is not None
-    assert stacked_ids == {partner_credential["credential_id"], own_credential["credential_id"]}
     assert partner_credential["credential"]["issuer"]["id"] == did(PARTNER)
 
     # Signed with the awarding institution's key, not the partner's.
@@ -169,3 +180,29 @@ async def test_pathway_credential_is_issued_once_signed_by_the_awarding_institut
         "status": "active",
         "dates": True,
     }
+
+
+@pytest.mark.integration
+async def test_a_stacked_credential_is_named_by_its_stored_id_even_one_issued_before_keyed_ids(
+    issuer: Issuer,
+) -> None:
+    legacy = LegacyIssuer(
+        issuer.database, issuer.publisher, issuer.cipher, PUBLIC_URL, CREDENTIAL_ID_KEY
+    )
+    await legacy.on_competence_awarded(competence_award("award-own", competence_id="c-content"))
+    # The partner's credential is not issued yet: named by the id it will be issued with.
+    await issuer.on_pathway_awarded(pathway_award("award-p"))
+    await issuer.on_competence_awarded(
+        competence_award("award-partner", tenant=PARTNER, competence_id="c-data")
+    )
+
+    stored = await issuer.credentials.find_one({"_id": "award-p"})
+    assert stored is not None
+    assert stored["credential_id"] == credential_id_of("award-p")
+    evidence_ids = [e["id"] for e in stored["credential"]["evidence"]]
+    assert evidence_ids == [legacy_credential_id("award-own"), credential_id_of("award-partner")]
+    for evidence_id in evidence_ids:
+        stacked = await issuer.credential(evidence_id)
+        assert stacked is not None
+        assert stacked["credential"]["id"] == evidence_id
+    assert (await issuer.verify(stored["credential"]))["verified"] is True

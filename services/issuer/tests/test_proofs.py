@@ -19,7 +19,6 @@ from jsonschema import Draft201909Validator
 
 from microcred_issuer.credential import (
     build_credential,
-    credential_id_for,
     did_document,
     institution_did,
 )
@@ -33,6 +32,7 @@ from services.issuer.tests.samples import (
     PARTNER,
     PUBLIC_URL,
     competence_award,
+    credential_id_of,
     pathway_award,
     revocation,
 )
@@ -217,7 +217,7 @@ def test_rdfc_escaping_agrees_with_a_third_party_verifier(tmp_path: Path) -> Non
     key = SigningKey(AWARDING, "key-1", Ed25519PrivateKey.generate())
     award = competence_award("award-ctl").data
     credential = build_credential(
-        award, credential_id_for("award-ctl"), did, datetime.now(UTC).replace(microsecond=0)
+        award, credential_id_of("award-ctl"), did, datetime.now(UTC).replace(microsecond=0)
     )
     credential["name"] = "Bell\x07 backspace\b form feed\f escape\x1b delete\x7f tab\t end"
     credential["credentialSubject"]["achievement"]["description"] = "\x01\x02\x0b\x0e\x1f"

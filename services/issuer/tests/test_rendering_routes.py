@@ -14,7 +14,6 @@ import pytest
 from pypdf import PdfReader
 
 from microcred_issuer.bootstrap import build_app
-from microcred_issuer.credential import credential_id_for
 from microcred_issuer.handlers import Issuer
 from microcred_issuer.rendering.baking import unbake
 from microcred_issuer.rendering.elements import verification_url
@@ -27,6 +26,7 @@ from services.issuer.tests.rendered import pdf_text, qr_codes
 from services.issuer.tests.samples import (
     PUBLIC_URL,
     competence_award,
+    credential_id_of,
     onboard,
     pathway_award,
     revocation,
@@ -43,7 +43,7 @@ async def test_the_badge_is_served_baked_with_the_stored_credential(
     issuer: Issuer, http: httpx.AsyncClient
 ) -> None:
     await issuer.on_competence_awarded(competence_award("award-1"))
-    credential_id = credential_id_for("award-1")
+    credential_id = credential_id_of("award-1")
     stored = await issuer.credential(credential_id)
     assert stored is not None
 
@@ -76,7 +76,7 @@ async def test_the_certificate_is_served_as_a_pdf_download_in_the_asked_language
     issuer: Issuer, http: httpx.AsyncClient
 ) -> None:
     await issuer.on_pathway_awarded(pathway_award("award-p"))
-    credential_id = credential_id_for("award-p")
+    credential_id = credential_id_of("award-p")
 
     answer = await http.get(f"/credentials/{credential_id}/certificate.pdf")
     assert answer.status_code == 200
@@ -112,7 +112,7 @@ async def test_a_revoked_credential_still_renders_marked_revoked(
 ) -> None:
     await issuer.on_competence_awarded(competence_award("award-2"))
     await issuer.on_award_revoked(revocation("award-2"))
-    credential_id = credential_id_for("award-2")
+    credential_id = credential_id_of("award-2")
 
     badge = await http.get(f"/credentials/{credential_id}/badge.svg")
     assert badge.status_code == 200
@@ -132,7 +132,7 @@ async def test_unknown_and_withheld_credentials_are_not_found(
     issuer: Issuer, http: httpx.AsyncClient
 ) -> None:
     await issuer.on_award_revoked(revocation("award-3"))  # a tombstone: nothing was issued
-    for credential_id in (credential_id_for("never-awarded"), credential_id_for("award-3")):
+    for credential_id in (credential_id_of("never-awarded"), credential_id_of("award-3")):
         for rendering in ("badge.svg", "badge-jwt.svg", "certificate.pdf"):
             answer = await http.get(f"/credentials/{credential_id}/{rendering}")
             assert answer.status_code == 404, rendering
@@ -175,5 +175,5 @@ async def test_on_kafka_an_issued_credential_is_rendered_by_the_issuers_app(
         assert pdf.status_code == 200
         assert len(PdfReader(BytesIO(pdf.content)).pages) >= 1
         assert qr_codes(pdf.content) == [verification_url(settings.public_url, credential_id)]
-        missing = await http.get(f"/credentials/{credential_id_for('nope')}/badge.svg")
+        missing = await http.get(f"/credentials/{credential_id_of('nope')}/badge.svg")
         assert missing.status_code == 404

@@ -17,7 +17,6 @@ from pypdf import PdfReader
 from microcred_issuer.credential import (
     build_credential,
     build_pathway_credential,
-    credential_id_for,
     institution_did,
 )
 from microcred_issuer.rendering import certificate as certificate_module
@@ -37,7 +36,13 @@ from microcred_issuer.rendering.certificate import certificate_pdf
 from microcred_issuer.rendering.elements import verification_url, view_of
 from microcred_shared.contracts.events import CompetenceSnapshot, InstitutionRef
 from services.issuer.tests.rendered import pdf_text, qr_codes
-from services.issuer.tests.samples import AWARDING, PUBLIC_URL, competence_award, pathway_award
+from services.issuer.tests.samples import (
+    AWARDING,
+    PUBLIC_URL,
+    competence_award,
+    credential_id_of,
+    pathway_award,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -76,13 +81,18 @@ def competence_credential(**changes: Any) -> dict[str, Any]:
         quality_assurance="ESG 2015, accredited by A3ES",
     )
     award = award.model_copy(update={"competence": competence, "institution": institution})
-    return build_credential(award, credential_id_for("award-r"), did(AWARDING), ISSUED_AT)
+    return build_credential(award, credential_id_of("award-r"), did(AWARDING), ISSUED_AT)
 
 
 def pathway_credential() -> dict[str, Any]:
     award = pathway_award("award-p").data
     return build_pathway_credential(
-        award, credential_id_for("award-p"), did(AWARDING), ISSUED_AT, did_of=did
+        award,
+        credential_id_of("award-p"),
+        did(AWARDING),
+        ISSUED_AT,
+        did_of=did,
+        credential_id_of=credential_id_of,
     )
 
 
@@ -417,7 +427,7 @@ def test_the_certificate_of_a_pathway_lists_its_stacked_micro_credentials() -> N
         assert element in text, element
     # Credential ids wrap inside their column: compare without the spaces wrapping put there.
     squeezed = text.replace(" ", "")
-    for stacked_id in (credential_id_for("award-own"), credential_id_for("award-partner")):
+    for stacked_id in (credential_id_of("award-own"), credential_id_of("award-partner")):
         assert stacked_id in squeezed
     assert qr_codes(pdf) == [verification_url(PUBLIC_URL, credential["id"])]
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from microcred_issuer.bootstrap import build_app
-from microcred_issuer.credential import credential_id_for
+from microcred_issuer.credential import credential_id_for, credential_id_key
 from microcred_issuer.handlers import Issuer
 from microcred_issuer.settings import IssuerSettings
 from microcred_issuer.statuslist import bit_is_set, decode_list
@@ -31,8 +31,13 @@ from microcred_shared.testing.kafka import Record, publish_events, read_topic
 from microcred_shared.testing.servers import Servers
 from services.issuer.tests.samples import (
     AWARDING,
+    CREDENTIAL_ID_KEY,
     PARTNER,
+    PUBLIC_URL,
+    LegacyIssuer,
     competence_award,
+    credential_id_of,
+    legacy_credential_id,
     onboard,
     pathway_award,
     revocation,
@@ -72,7 +77,7 @@ async def test_revoking_an_issued_credential_once_under_redelivery(
     [revoked] = published(issuer, topics.CREDENTIAL_REVOKED, "award-1")
     assert revoked["id"] == deterministic_event_id("credential-revoked", "award-1")
     assert revoked["tenant"] == AWARDING
-    assert revoked["data"]["credential_id"] == credential_id_for("award-1")
+    assert revoked["data"]["credential_id"] == credential_id_of("award-1")
     assert revoked["data"]["reason"] == REASON
     assert len(published(issuer, topics.CREDENTIAL_ISSUED, "award-1")) == 1
     stored = await issuer.credentials.find_one({"_id": "award-1"})
@@ -100,10 +105,10 @@ async def test_revoking_an_issued_credential_once_under_redelivery(
         "status": "revoked",
         "revoked_at": revoked["data"]["revoked_at"],
     }
-    status_answer = await http.get(f"/credentials/{credential_id_for('award-1')}/status")
+    status_answer = await http.get(f"/credentials/{credential_id_of('award-1')}/status")
     status = status_answer.json()
     assert status == {
-        "credential_id": credential_id_for("award-1"),
+        "credential_id": credential_id_of("award-1"),
         "status": "revoked",
         "revoked_at": revoked["data"]["revoked_at"],
     }
@@ -147,7 +152,7 @@ async def test_a_revocation_before_its_award_withholds_the_credential(
 
     assert issuer.publisher == RecordingPublisher()  # nothing at all: no credential, no event
     for award_id in ("award-2", "award-p"):
-        credential_id = credential_id_for(award_id)
+        credential_id = credential_id_of(award_id)
         assert await issuer.credential(credential_id) is None
         assert await issuer.status(credential_id) is None
         assert (await http.get(f"/credentials/{credential_id}/status")).status_code == 404
@@ -214,8 +219,37 @@ async def test_a_foreign_revocation_read_before_the_award_does_not_withhold_it(
     assert len(published(issuer, topics.CREDENTIAL_REVOKED, "award-4")) == 1
 
 
+async def test_a_credential_issued_before_ids_were_keyed_is_revoked_by_its_own_id(
+    issuer: Issuer, http: httpx.AsyncClient
+) -> None:
+    legacy = LegacyIssuer(
+        issuer.database, issuer.publisher, issuer.cipher, PUBLIC_URL, CREDENTIAL_ID_KEY
+    )
+    await legacy.on_competence_awarded(competence_award("award-old"))
+    [issued] = published(issuer, topics.CREDENTIAL_ISSUED, "award-old")
+    old_id = legacy_credential_id("award-old")
+    assert issued["data"]["credential_id"] == old_id != credential_id_of("award-old")
+
+    # The issuer of today: the award found by its id, the credential by the id it was issued with.
+    for _ in range(2):
+        await issuer.on_award_revoked(revocation("award-old", reason=REASON))
+
+    [revoked] = published(issuer, topics.CREDENTIAL_REVOKED, "award-old")
+    assert revoked["data"]["credential_id"] == old_id
+    assert revoked["subject"] == old_id
+    status = await http.get(f"/credentials/{old_id}/status")
+    assert status.json() == {
+        "credential_id": old_id,
+        "status": "revoked",
+        "revoked_at": revoked["data"]["revoked_at"],
+    }
+    verdict = await issuer.verify(issued["data"]["credential_jwt"])
+    assert verdict["checks"]["status"] == "revoked"
+    assert await issuer.credential(credential_id_of("award-old")) is None
+
+
 async def test_the_status_of_an_unknown_credential_is_not_found(http: httpx.AsyncClient) -> None:
-    answer = await http.get(f"/credentials/{credential_id_for('never-awarded')}/status")
+    answer = await http.get(f"/credentials/{credential_id_of('never-awarded')}/status")
     assert answer.status_code == 404
     assert answer.headers["content-type"].startswith("application/problem+json")
 
@@ -317,7 +351,11 @@ async def test_on_kafka_revocations_withhold_revoke_and_refuse_and_pathways_are_
         assert listed.status_code == 200
         bits = decode_list(listed.json()["credentialSubject"]["encodedList"])
         assert bit_is_set(bits, int(entry["statusListIndex"]))
-        status = await http.get(f"/credentials/{credential_id_for(withheld)}/status")
+        # The running issuer's ids are keyed by its own master key.
+        key = credential_id_key(settings.master_key_bytes())
+        assert first.json()["data"]["credential_id"] == credential_id_for(key, issued_first)
+        assert revoked.json()["data"]["credential_id"] == credential_id_for(key, issued_first)
+        status = await http.get(f"/credentials/{credential_id_for(key, withheld)}/status")
         assert status.status_code == 404
         [pathway_credential] = [c for c in credentials if c.json()["data"]["award_id"] == pathway]
         data = pathway_credential.json()["data"]
@@ -327,4 +365,4 @@ async def test_on_kafka_revocations_withhold_revoke_and_refuse_and_pathways_are_
         assert verdict["verified"] is True
         assert verdict["checks"]["issuer"] == verdict["credential"]["issuer"]["id"]
         assert verdict["checks"]["issuer"].endswith(f":institutions:{AWARDING}")
-        assert credential_id_for("p1") in {e["id"] for e in data["credential"]["evidence"]}
+        assert credential_id_for(key, "p1") in {e["id"] for e in data["credential"]["evidence"]}

@@ -17,7 +17,6 @@ import httpx
 import pytest
 from joserfc.jws import extract_compact
 
-from microcred_issuer.credential import credential_id_for
 from microcred_issuer.dataintegrity import proofs_of, verify_proof
 from microcred_issuer.handlers import Issuer, StatusCheckError
 from microcred_issuer.keys import public_key_from_multibase
@@ -38,6 +37,7 @@ from services.issuer.tests.samples import (
     PARTNER,
     PUBLIC_URL,
     competence_award,
+    credential_id_of,
     revocation,
 )
 from services.issuer.tests.thirdparty import third_party_verify
@@ -393,7 +393,7 @@ async def test_only_the_institutions_admins_may_suspend(
     admin = token((AWARDING, "institution_admin"))
     assert (await http.put(foreign, headers=admin)).status_code == 404
     assert (await http.delete(foreign, headers=admin)).status_code == 404
-    unknown = f"/institutions/{AWARDING}/credentials/{credential_id_for('nope')}/suspension"
+    unknown = f"/institutions/{AWARDING}/credentials/{credential_id_of('nope')}/suspension"
     assert (await http.put(unknown, headers=admin)).status_code == 404
 
     # Nothing changed anywhere.

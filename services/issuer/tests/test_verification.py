@@ -19,7 +19,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from microcred_issuer.credential import build_credential, credential_id_for, institution_did
+from microcred_issuer.credential import build_credential, institution_did
 from microcred_issuer.dataintegrity import ProofOptions, sign, unsecured
 from microcred_issuer.handlers import Issuer
 from microcred_issuer.rendering.baking import bake_png
@@ -28,6 +28,7 @@ from services.issuer.tests.samples import (
     AWARDING,
     PUBLIC_URL,
     competence_award,
+    credential_id_of,
     pathway_award,
     revocation,
 )
@@ -40,7 +41,7 @@ HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 async def stored(issuer: Issuer, award_id: str = "award-1") -> dict[str, Any]:
     await issuer.on_competence_awarded(competence_award(award_id))
-    document = await issuer.credential(credential_id_for(award_id))
+    document = await issuer.credential(credential_id_of(award_id))
     assert document is not None
     return document
 
@@ -168,7 +169,7 @@ async def test_a_credential_of_an_unknown_issuer_fails_the_issuer_check(
     stranger = institution_did("https://elsewhere.example.net", "inst-x")
     credential = build_credential(
         competence_award("award-x").data,
-        credential_id_for("award-x"),
+        credential_id_of("award-x"),
         stranger,
         datetime.now(UTC).replace(microsecond=0),
     )
@@ -279,7 +280,7 @@ async def test_the_verification_page_shows_the_credential_and_its_checks(
     issuer: Issuer, http: httpx.AsyncClient
 ) -> None:
     await issuer.on_pathway_awarded(pathway_award("award-p"))
-    credential_id = credential_id_for("award-p")
+    credential_id = credential_id_of("award-p")
     url = verification_url(PUBLIC_URL, credential_id).removeprefix(PUBLIC_URL)
 
     page = await http.get(url)

@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 
 from microcred_issuer.credential import (
     build_credential,
-    credential_id_for,
     did_document,
     institution_did,
     sign_jwt,
@@ -32,7 +31,7 @@ from microcred_issuer.rendering.badge import baked_badge
 from microcred_issuer.rendering.baking import bake_png
 from microcred_issuer.statuslist import bitstring, encode_list
 from microcred_shared.cli import app
-from services.issuer.tests.samples import AWARDING, PUBLIC_URL, competence_award
+from services.issuer.tests.samples import AWARDING, PUBLIC_URL, competence_award, credential_id_of
 from services.issuer.tests.test_renderings import minimal_png
 
 pytestmark = pytest.mark.unit
@@ -81,7 +80,7 @@ class Issued:
 def issued(tmp_path: Path) -> Issued:
     key = SigningKey(AWARDING, "key-1", Ed25519PrivateKey.generate())
     unsigned = build_credential(
-        competence_award("award-cli").data, credential_id_for("award-cli"), DID, NOW
+        competence_award("award-cli").data, credential_id_of("award-cli"), DID, NOW
     )
     unsigned["credentialStatus"] = [
         {
@@ -197,7 +196,7 @@ def test_each_failed_check_is_named(issued: Issued, tmp_path: Path) -> None:
     assert "INVALID: the issuer check failed: unknown issuer" in output
 
     expired = build_credential(
-        competence_award("award-old").data, credential_id_for("award-old"), DID, NOW
+        competence_award("award-old").data, credential_id_of("award-old"), DID, NOW
     )
     expired["validUntil"] = (NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     signed = sign(expired, issued.key.private_key, ProofOptions(f"{DID}#key-1", NOW))

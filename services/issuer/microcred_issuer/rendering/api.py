@@ -1,8 +1,11 @@
 """The renderings of a credential over HTTP: its baked badge (SVG) and its PDF certificate.
 
-Public, like the credential itself (``GET /credentials/{id}``): they are what the learner shares,
-and what they show is what the signed credential says. A revoked or suspended credential still
-renders, marked as such on the image and on every page; a withheld one (a tombstone) is unknown.
+Served, like the credential itself (``GET /credentials/{id}``), to whoever holds the credential's
+id: its private full-disclosure link, unguessable (``credential.credential_id_for``), which the
+learner's own page and the certificate's QR code carry; public sharing goes through the
+notifier's share links, which never reveal it. What they show is what the signed credential
+says. A revoked or suspended credential still renders, marked as such on the image and on every
+page; a withheld one (a tombstone) is unknown.
 """
 
 from __future__ import annotations

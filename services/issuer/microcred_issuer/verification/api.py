@@ -405,7 +405,11 @@ async def verify_form() -> HTMLResponse:
     responses={404: {"description": "Unknown credential (a page that says nothing more)."}},
 )
 async def verification_page(credential_id: str, issuer: IssuerDep) -> HTMLResponse:
-    """The public page of one credential: its elements and its checks, in plain words."""
+    """The page of one credential: its elements and its checks, in plain words.
+
+    No login: the credential's id is the key (its private full-disclosure link, unguessable;
+    the certificate's QR code opens this page).
+    """
     document = await issuer.credential(credential_id)
     if document is None or not isinstance(document.get("credential"), dict):
         return render_page("unknown.html.j2", HTTPStatus.NOT_FOUND)
