@@ -12,6 +12,7 @@ from microcred_intake.accounts import Accounts, SigningKeys
 from microcred_intake.api import router
 from microcred_intake.auth_api import router as auth_router
 from microcred_intake.handlers import Intake
+from microcred_intake.handoff import router as handoff_router
 from microcred_intake.pages import router as pages_router
 from microcred_intake.report_pages import accounting_unavailable
 from microcred_intake.report_pages import router as report_pages_router
@@ -83,7 +84,14 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
         title="microcred intake",
         description="Accounts, institutions and catalogues, and learners' evidence of learning.",
         outbox=[store.evidence],
-        routers=[auth_router, router, pages_router, review_pages_router, report_pages_router],
+        routers=[
+            auth_router,
+            router,
+            pages_router,
+            handoff_router,
+            review_pages_router,
+            report_pages_router,
+        ],
         object_store=objects,
         on_start=(
             store.ensure_indexes,
@@ -96,6 +104,7 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.intake = intake
     app.state.accounts = accounts
     app.state.issuer_url = settings.issuer_url.rstrip("/")
+    app.state.notifier_url = settings.notifier_url.rstrip("/")
     review = ReviewClient(settings.review_url, settings.review_timeout_seconds)
     app.state.review = review
     app.state.review_token_seconds = settings.review_token_seconds

@@ -7,10 +7,12 @@ is logged in, a double-submit cookie before that (register, log in, reset).
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -52,6 +54,43 @@ templates = Environment(
     extensions=["jinja2.ext.i18n"],
 )
 templates.filters["hours"] = lambda value: f"{Decimal(value).normalize():f}"
+
+
+def wallet_reference(credential_id: str) -> str:
+    """The wallet's name of a credential: the last part of its id (``urn:uuid:<uuid>``), quoted."""
+    return quote(str(credential_id).rsplit(":", 1)[-1], safe="")
+
+
+templates.filters["wallet_ref"] = wallet_reference
+
+#: Longest ``next`` a page takes. A login's may be longer: it carries a handoff's own URL, whose
+#: ``next`` (ASCII, as the notifier sends it) may take three times its length once escaped.
+MAX_NEXT = 2000
+MAX_LOGIN_NEXT = 8000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def local_path(value: str | None, max_length: int = MAX_NEXT) -> str | None:
+    r"""``value`` if it is a path on the same site (never another host), else None.
+
+    It starts with one ``/`` (``//host`` is another site), holds no backslash (browsers read
+    ``/\host`` as ``//host``), no control character (browsers drop tabs and newlines, which
+    could make ``//`` again), no scheme or host, and is at most ``max_length`` characters.
+    """
+    if (
+        not value
+        or len(value) > max_length
+        or not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or _CONTROL.search(value)
+    ):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return None
+    return value
+
 
 router = APIRouter(include_in_schema=False)
 
@@ -244,10 +283,30 @@ async def register(request: Request) -> Response:
     )
 
 
+def _login_page(
+    page: PageContext,
+    next_path: str | None,
+    form: Mapping[str, Any],
+    errors: list[str],
+    status: int = HTTPStatus.OK,
+) -> HTMLResponse:
+    return page.render(
+        "pages/login.html.j2",
+        status,
+        title=page._("Log in"),
+        form=form,
+        errors=errors,
+        next_path=next_path,
+        # The language links keep where logging in leads.
+        language_query=urlencode({"next": next_path}) + "&" if next_path else "",
+    )
+
+
 @router.get("/login")
 async def login_form(request: Request) -> HTMLResponse:
+    """The login form; ``next`` (a path on this site) is where a successful login leads."""
     page = await context(request)
-    return page.render("pages/login.html.j2", title=page._("Log in"), form={}, errors=[])
+    return _login_page(page, local_path(request.query_params.get("next"), MAX_LOGIN_NEXT), {}, [])
 
 
 @router.post("/login")
@@ -257,6 +316,7 @@ async def login(request: Request) -> Response:
     if not csrf_ok(page, form):
         return refused(page)
     email = str(form.get("email", ""))
+    next_path = local_path(str(form.get("next", "")), MAX_LOGIN_NEXT)
     accounts = accounts_of(request)
     try:
         credentials = Credentials.model_validate(
@@ -272,15 +332,9 @@ async def login(request: Request) -> Response:
             else page._(exc.title) + (f" — {exc.detail}" if exc.detail else "")
         )
         status = exc.status if isinstance(exc, ProblemError) else HTTPStatus.UNAUTHORIZED
-        return page.render(
-            "pages/login.html.j2",
-            status,
-            title=page._("Log in"),
-            form={"email": email},
-            errors=[message],
-        )
+        return _login_page(page, next_path, {"email": email}, [message], status)
     session_id, _csrf = await accounts.open_session(user)
-    response = see(start_page(principal_of(user)))
+    response = see(next_path or start_page(principal_of(user)))
     set_session_cookie(response, session_id, accounts, request)
     response.delete_cookie(FORM_CSRF_COOKIE)
     return response
@@ -375,6 +429,7 @@ async def dashboard(request: Request) -> Response:
         statuses={k: page._(v) for k, v in STATUS_NAMES.items()},
         notice=page._(notice) if notice else None,
         issuer_url=request.app.state.issuer_url,
+        notifier_url=request.app.state.notifier_url,
     )
 
 

@@ -1,7 +1,8 @@
 import base64
 from typing import Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from microcred_shared.settings import S3Settings, ServiceSettings, SmtpSettings, aes_key
@@ -35,6 +36,11 @@ class IntakeSettings(S3Settings, SmtpSettings, ServiceSettings):
     issuer_url: str = Field(
         default="http://127.0.0.1:8004", description="Where learners' badge links point."
     )
+    notifier_url: str = Field(
+        default="http://127.0.0.1:8005",
+        description="The notifier's public base URL: the learner's wallet, where the sign-in "
+        "handoff (/auth/handoff) sends the browser and the dashboard's credential links point.",
+    )
     review_url: str = Field(
         default="http://127.0.0.1:8002",
         description="Review's API, which the evaluators' pages call for the signed-in user.",
@@ -62,6 +68,22 @@ class IntakeSettings(S3Settings, SmtpSettings, ServiceSettings):
 
     first_admin_email: str = "admin@microcred.localhost"
     first_admin_password: SecretStr = SecretStr(DEVELOPMENT_ADMIN_PASSWORD)
+
+    @field_validator("notifier_url")
+    @classmethod
+    def _notifier_url_is_a_base_url(cls, value: str) -> str:
+        """An http(s) origin with an optional path: forms post there and the CSP names it."""
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.username is not None
+            or parts.query
+            or parts.fragment
+            or any(c.isspace() or c in "'\";,\\" for c in value)
+        ):
+            raise ValueError("must be an http(s) base URL, such as https://wallet.example.org")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _secrets_are_usable(self) -> Self:

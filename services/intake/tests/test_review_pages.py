@@ -145,7 +145,7 @@ def _messages_of_the_pages() -> set[str]:
             found.add(message if isinstance(message, str) else message[0])
     # A call's message may be several literals in a row (implicitly concatenated).
     call = re.compile(r"""_\(\s*((?:"(?:[^"\\]|\\.)*"\s*)+)[,)]""")
-    for module in ("pages.py", "review_pages.py", "report_pages.py"):
+    for module in ("pages.py", "handoff.py", "review_pages.py", "report_pages.py"):
         literals = call.findall((PACKAGE / module).read_text(encoding="utf-8"))
         found.update(ast.literal_eval(f"({literal})") for literal in literals)
     for table in (

@@ -195,7 +195,8 @@ async def _form(request: Request) -> dict[str, Any]:
     form = await request.form()
     values: dict[str, Any] = {}
     for key, value in form.multi_items():
-        if isinstance(value, str) and len(value) <= 4000:  # noqa: PLR2004 - no field is longer
+        # The longest field is intake's access token, which grows with the memberships it lists.
+        if isinstance(value, str) and len(value) <= 16_000:  # noqa: PLR2004
             values.setdefault(key, []).append(value)
     return values
 
@@ -421,13 +422,16 @@ async def sign_in(request: Request, pages: PagesDep, next: str = "/wallet") -> R
     state = secrets.token_urlsafe(24)
     query = urlencode({"to": "notifier", "state": state, "next": _local_path(next)})
     response = see(f"{pages.intake_url}/auth/handoff?{query}")
+    secure = _secure(pages, request)
     response.set_cookie(
         STATE_COOKIE,
         state,
         max_age=900,
         httponly=True,
-        samesite="lax",
-        secure=_secure(pages, request),
+        # Intake posts the form back: from another site (where intake has its own domain) a
+        # Lax cookie would not come along. It only binds the round trip; it grants nothing.
+        samesite="none" if secure else "lax",
+        secure=secure,
         path="/wallet",
     )
     return response
