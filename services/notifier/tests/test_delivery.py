@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiosmtplib
 import pytest
@@ -17,7 +19,7 @@ from microcred_shared.demo import claim_link
 from microcred_shared.kafka import RefusedEventError
 from microcred_shared.mail import Mailer, PermanentDeliveryError, SmtpMailer
 from microcred_shared.testing.servers import Servers
-from microcred_shared.testing.tokens import bearer
+from microcred_shared.testing.tokens import access_token, bearer
 
 from .conftest import Harness, issued_event, new_learner, revoked_event, start
 
@@ -310,3 +312,53 @@ async def test_claim_settings_are_validated_and_terms_versions_are_fixed(
     evaluator = bearer(("inst-s", "evaluator"))
     assert (await harness.http.put(url, json={}, headers=evaluator)).status_code == 403
     assert (await harness.http.get(url)).status_code == 401
+
+
+async def sign_in(harness: Harness, token: str) -> None:
+    """Sign the harness's browser in to the wallet as intake's handoff would."""
+    started = await harness.http.get("/wallet/sign-in", params={"next": "/wallet"})
+    state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
+    signed = await harness.http.post(
+        "/wallet/session", data={"token": token, "state": state, "next": "/wallet"}
+    )
+    assert signed.status_code == 303
+
+
+async def test_the_admins_page_lists_failed_e_mails_and_sends_them_again(
+    harness: Harness,
+) -> None:
+    institution = "inst-admin-page"
+    real = harness.notifier.mailer
+    harness.notifier.mailer = RefusingMailer()
+    learner = new_learner()
+    event = await harness.issue(learner, institution)
+    harness.notifier.mailer = real
+
+    await sign_in(harness, access_token((institution, "evaluator")))
+    refused = await harness.http.get("/admin/deliveries", params={"institution": institution})
+    assert refused.status_code == 403
+
+    await sign_in(harness, access_token((institution, "institution_admin"), name="Admin"))
+    wallet = await harness.http.get("/wallet")
+    assert f"/admin/deliveries?institution={institution}" in wallet.text
+    page = await harness.http.get("/admin/deliveries", params={"institution": institution})
+    assert page.status_code == 200
+    assert learner.email in page.text
+    assert "550 mailbox unavailable" in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    reference = event.data.credential_id.rsplit(":", 1)[1]
+    forged = await harness.http.post(f"/admin/deliveries/{reference}/resend")
+    assert forged.status_code == 403
+    assert harness.mail_to(learner.email) == []
+    resent = await harness.http.post(
+        f"/admin/deliveries/{reference}/resend", data={"csrf_token": csrf[1]}
+    )
+    assert resent.status_code == 303
+    assert resent.headers["location"].endswith("notice=resent")
+    assert len(harness.mail_to(learner.email)) == 1
+    claim = await claim_of(harness, event.data.credential_id)
+    assert claim["status"] == "sent"
+    assert claim["resent_by"] != learner.learner_id  # the admin asked
+    after = await harness.http.get("/admin/deliveries", params={"institution": institution})
+    assert "Every claim e-mail was delivered." in after.text
