@@ -16,6 +16,7 @@ from http import HTTPStatus
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
+import httpx
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -450,7 +451,8 @@ async def open_session(request: Request, pages: PagesDep) -> Response:
         return page(request, pages, "signin_failed.html.j2", HTTPStatus.BAD_REQUEST)
     try:
         principal = await pages.keys.verify(_one(form, "token"))
-    except (InvalidTokenError, OSError) as exc:
+    except (InvalidTokenError, httpx.HTTPError) as exc:
+        # A bad token, or intake's key set out of reach: either way no session, nothing kept.
         log.info("wallet.sign_in_refused", reason=str(exc))
         return page(request, pages, "signin_failed.html.j2", HTTPStatus.BAD_REQUEST)
     response = see(_local_path(_one(form, "next")))
@@ -513,10 +515,13 @@ async def _own_claim(
     claim = None
     if _REFERENCE.fullmatch(ref):
         claim = await pages.notifier.claims.find_one(
-            {"reference": ref, "learner_id": session.user_id, "status": CLAIMED}, {"outbox": 0}
+            {"reference": ref, "learner_id": session.user_id}, {"outbox": 0}
         )
-    if claim is None:
+    if claim is None or claim["status"] not in {CLAIMED, SENT, FAILED}:
         return page(request, pages, "not_found.html.j2", HTTPStatus.NOT_FOUND, session=session)
+    if claim["status"] != CLAIMED:
+        # The learner's own, not claimed yet: the wallet lists it with its e-mail to resend.
+        return see("/wallet?notice=unclaimed")
     return session, claim
 
 

@@ -191,6 +191,11 @@ async def test_the_wallet_lists_credentials_and_resends_an_unclaimed_link(
     assert "Send the claim e-mail again" in wallet.text
 
     reference = second.data.credential_id.rsplit(":", 1)[1]
+    unclaimed = await harness.http.get(f"/wallet/credentials/{reference}")
+    assert (unclaimed.status_code, unclaimed.headers["location"]) == (
+        303,
+        "/wallet?notice=unclaimed",
+    )
     resent = await harness.http.post(
         f"/wallet/claims/{reference}/resend", data={"csrf_token": csrf_of(wallet.text)}
     )
