@@ -191,6 +191,8 @@ class Notifier:
             {
                 "_id": credential_id,
                 "credential": {"$exists": True},
+                # Revoked while a retry was pending: the e-mail would announce a dead credential.
+                "revoked_at": None,
                 "$or": [
                     {"delivery.state": DUE, "delivery.next_at": {"$lte": now}},
                     {"delivery.state": SENDING, "delivery.lease_until": {"$lte": now}},
@@ -330,10 +332,11 @@ class Notifier:
         now = datetime.now(UTC)
         due = self.claims.find(
             {
+                "revoked_at": None,
                 "$or": [
                     {"delivery.state": DUE, "delivery.next_at": {"$lte": now}},
                     {"delivery.state": SENDING, "delivery.lease_until": {"$lte": now}},
-                ]
+                ],
             },
             {"_id": 1},
             limit=limit,
@@ -352,6 +355,7 @@ class Notifier:
             {
                 "_id": credential_id,
                 "status": {"$in": list(RESENDABLE)},
+                "revoked_at": None,
                 "delivery.state": {"$in": [DELIVERED, GAVE_UP]},
                 "$or": [
                     {"resent_at": {"$exists": False}},
@@ -369,10 +373,16 @@ class Notifier:
             },
         )
         if not asked.modified_count:
-            claim = await self.claims.find_one({"_id": credential_id}, {"status": 1})
+            claim = await self.claims.find_one(
+                {"_id": credential_id}, {"status": 1, "revoked_at": 1}
+            )
             status = claim["status"] if claim else None
-            if status in RESENDABLE:
-                raise ResendRefusedError("a new link was sent moments ago; wait a little")
+            if status in RESENDABLE and claim is not None and claim.get("revoked_at") is None:
+                raise ResendRefusedError(
+                    "a new link was sent moments ago, or is being sent; wait a little"
+                )
+            if claim is not None and claim.get("revoked_at") is not None:
+                status = "revoked"
             raise ResendRefusedError(f"this credential's link cannot be sent again ({status})")
         log.info("claim.resend", credential_id=credential_id, by=requested_by)
         await self.deliver(credential_id)

@@ -356,12 +356,16 @@ async def _hand_over(
     if not await pages.desk.take(opened, how):
         return _invalid_link(request, pages)
     response = see(f"/wallet/credentials/{quote(opened.claim['reference'])}?claimed=1")
-    if session is None or session.user_id != opened.claim["learner_id"]:
+    session = session or await _session(request, pages)
+    if session is not None and session.user_id == opened.claim["learner_id"]:
+        await pages.sessions.widen(request.cookies.get(WALLET_COOKIE, ""), opened.credential_id)
+    else:
         learner = opened.claim["learner"]
         principal = Principal(
             user_id=opened.claim["learner_id"], email=learner["email"], name=learner["name"]
         )
-        _set_session(response, pages, request, await pages.sessions.open(principal, "claim"))
+        session_id = await pages.sessions.open(principal, "claim", [opened.credential_id])
+        _set_session(response, pages, request, session_id)
     response.delete_cookie(CLAIM_COOKIE, path="/claim")
     return response
 
@@ -488,7 +492,7 @@ async def wallet(request: Request, pages: PagesDep) -> Response:
     if isinstance(session, Response):
         return session
     found = pages.notifier.claims.find(
-        {"learner_id": session.user_id, "status": {"$in": [SENT, CLAIMED, FAILED]}},
+        {**session.owned(), "status": {"$in": [SENT, CLAIMED, FAILED]}},
         {"credential": 0, "credential_jwt": 0, "outbox": 0},
     ).sort("issued_at", -1)
     claims = [claim async for claim in found]
@@ -515,7 +519,7 @@ async def _own_claim(
     claim = None
     if _REFERENCE.fullmatch(ref):
         claim = await pages.notifier.claims.find_one(
-            {"reference": ref, "learner_id": session.user_id}, {"outbox": 0}
+            {**session.owned(), "reference": ref}, {"outbox": 0}
         )
     if claim is None or claim["status"] not in {CLAIMED, SENT, FAILED}:
         return page(request, pages, "not_found.html.j2", HTTPStatus.NOT_FOUND, session=session)
@@ -696,7 +700,7 @@ async def resend_from_wallet(ref: str, request: Request, pages: PagesDep) -> Res
     claim = None
     if _REFERENCE.fullmatch(ref):
         claim = await pages.notifier.claims.find_one(
-            {"reference": ref, "learner_id": session.user_id}, {"_id": 1}
+            {**session.owned(), "reference": ref}, {"_id": 1}
         )
     if claim is None:
         return page(request, pages, "not_found.html.j2", HTTPStatus.NOT_FOUND, session=session)

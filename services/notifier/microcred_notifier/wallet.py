@@ -76,13 +76,28 @@ def linkedin_url(
 
 @dataclass(frozen=True)
 class WalletSession:
+    """Who the browser is; ``scope`` names the only credentials it may see (None: all theirs).
+
+    A session from signing in at intake sees the person's whole wallet. One from claiming sees
+    only what was claimed in that browser: a forwarded claim link, with no second check, must
+    not open the learner's other credentials.
+    """
+
     principal: Principal
     csrf: str
     kind: str
+    scope: tuple[str, ...] | None = None
 
     @property
     def user_id(self) -> str:
         return self.principal.user_id
+
+    def owned(self) -> Document:
+        """The filter of the claims this session may see."""
+        query: Document = {"learner_id": self.user_id}
+        if self.scope is not None:
+            query["_id"] = {"$in": list(self.scope)}
+        return query
 
 
 def _hash(secret: str) -> str:
@@ -101,7 +116,7 @@ class Sessions:
     async def ensure_indexes(self) -> None:
         await self.sessions.create_index("expires_at", expireAfterSeconds=0)
 
-    async def open(self, principal: Principal, kind: str) -> str:
+    async def open(self, principal: Principal, kind: str, scope: list[str] | None = None) -> str:
         """A new session for ``principal``; the cookie's value (only its hash is kept)."""
         session_id = secrets.token_urlsafe(32)
         await self.sessions.insert_one(
@@ -110,6 +125,7 @@ class Sessions:
                 "principal": principal.model_dump(mode="json"),
                 "csrf": secrets.token_urlsafe(24),
                 "kind": kind,
+                "scope": scope,
                 "expires_at": datetime.now(UTC) + timedelta(hours=self.hours),
             }
         )
@@ -121,8 +137,19 @@ class Sessions:
         found = await self.sessions.find_one({"_id": _hash(session_id)})
         if found is None or found["expires_at"] < datetime.now(UTC):
             return None
+        scope = found.get("scope")
         return WalletSession(
-            Principal.model_validate(found["principal"]), found["csrf"], found["kind"]
+            Principal.model_validate(found["principal"]),
+            found["csrf"],
+            found["kind"],
+            tuple(scope) if isinstance(scope, list) else None,
+        )
+
+    async def widen(self, session_id: str, credential_id: str) -> None:
+        """Let a claiming session see one more credential (claimed in the same browser)."""
+        await self.sessions.update_one(
+            {"_id": _hash(session_id), "scope": {"$ne": None}},
+            {"$addToSet": {"scope": credential_id}},
         )
 
     async def close(self, session_id: str | None) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -216,6 +217,16 @@ class Harness:
         answer = await client.post(link, data={"agree": "yes", "terms_version": version[1]})
         assert answer.status_code == 303, answer.text
         return answer.headers["location"].split("?")[0]
+
+    async def sign_in(self, token: str, browser: httpx.AsyncClient | None = None) -> None:
+        """Sign a browser in to the wallet as intake's handoff does, with ``token``."""
+        client = browser or self.http
+        started = await client.get("/wallet/sign-in", params={"next": "/wallet"})
+        state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
+        signed = await client.post(
+            "/wallet/session", data={"token": token, "state": state, "next": "/wallet"}
+        )
+        assert signed.status_code == 303, signed.text
 
     def token_for(self, learner: Learner) -> str:
         return access_token(user_id=learner.learner_id, name=learner.name, email=learner.email)

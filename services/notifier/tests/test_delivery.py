@@ -8,7 +8,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import aiosmtplib
 import pytest
@@ -314,16 +313,6 @@ async def test_claim_settings_are_validated_and_terms_versions_are_fixed(
     assert (await harness.http.get(url)).status_code == 401
 
 
-async def sign_in(harness: Harness, token: str) -> None:
-    """Sign the harness's browser in to the wallet as intake's handoff would."""
-    started = await harness.http.get("/wallet/sign-in", params={"next": "/wallet"})
-    state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
-    signed = await harness.http.post(
-        "/wallet/session", data={"token": token, "state": state, "next": "/wallet"}
-    )
-    assert signed.status_code == 303
-
-
 async def test_the_admins_page_lists_failed_e_mails_and_sends_them_again(
     harness: Harness,
 ) -> None:
@@ -334,11 +323,11 @@ async def test_the_admins_page_lists_failed_e_mails_and_sends_them_again(
     event = await harness.issue(learner, institution)
     harness.notifier.mailer = real
 
-    await sign_in(harness, access_token((institution, "evaluator")))
+    await harness.sign_in(access_token((institution, "evaluator")))
     refused = await harness.http.get("/admin/deliveries", params={"institution": institution})
     assert refused.status_code == 403
 
-    await sign_in(harness, access_token((institution, "institution_admin"), name="Admin"))
+    await harness.sign_in(access_token((institution, "institution_admin"), name="Admin"))
     wallet = await harness.http.get("/wallet")
     assert f"/admin/deliveries?institution={institution}" in wallet.text
     page = await harness.http.get("/admin/deliveries", params={"institution": institution})
@@ -362,3 +351,24 @@ async def test_the_admins_page_lists_failed_e_mails_and_sends_them_again(
     assert claim["resent_by"] != learner.learner_id  # the admin asked
     after = await harness.http.get("/admin/deliveries", params={"institution": institution})
     assert "Every claim e-mail was delivered." in after.text
+
+
+async def test_revoked_while_a_retry_waits_the_e_mail_never_goes(
+    servers: Servers,
+    topics_ready: None,
+) -> None:
+    async for harness in start(servers, retry_first_seconds=0.01):
+        flaky = FlakyMailer(harness.notifier.mailer, failures=1)
+        harness.notifier.mailer = flaky
+        learner = new_learner()
+        event = await harness.issue(learner)
+        assert (await claim_of(harness, event.data.credential_id))["delivery"]["state"] == "due"
+        await harness.notifier.on_credential_revoked(revoked_event(event))
+        await asyncio.sleep(0.05)  # past the retry's due time, so only the revocation holds it
+        assert await harness.notifier.deliver_due() == 0
+        assert harness.mail_to(learner.email) == []
+        assert flaky.calls == 1
+        reference = event.data.credential_id.rsplit(":", 1)[1]
+        own = bearer(user_id=learner.learner_id)
+        refused = await harness.http.post(f"/claims/{reference}/resend", headers=own)
+        assert refused.status_code == 409

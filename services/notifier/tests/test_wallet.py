@@ -185,6 +185,7 @@ async def test_the_wallet_lists_credentials_and_resends_an_unclaimed_link(
     await harness.claim(learner)
     second = await harness.issue(learner)
     first_link = await harness.link_for(learner)
+    await harness.sign_in(harness.token_for(learner))  # the whole wallet, not one claim's
     wallet = await harness.http.get("/wallet")
     assert wallet.status_code == 200
     assert wallet.text.count("Developing digital content") == 2
@@ -203,3 +204,28 @@ async def test_the_wallet_lists_credentials_and_resends_an_unclaimed_link(
     assert len(harness.mail_to(learner.email)) == 3
     assert (await harness.http.get(first_link)).status_code == 404  # replaced
     assert (await harness.http.get(await harness.link_for(learner))).status_code == 200
+
+
+async def test_a_session_from_a_claim_link_sees_only_what_was_claimed_with_it(
+    harness: Harness,
+) -> None:
+    learner = new_learner()
+    first = await harness.issue(learner)
+    path = await harness.claim(learner)  # a forwarded link would get this far
+    second = await harness.issue(learner)
+    other_ref = second.data.credential_id.rsplit(":", 1)[1]
+    wallet = await harness.http.get("/wallet")
+    assert "You see the credentials you claimed in this browser." in wallet.text
+    assert wallet.text.count("Developing digital content") == 1
+    assert other_ref not in wallet.text
+    assert (await harness.http.get(f"/wallet/credentials/{other_ref}")).status_code == 404
+
+    # Claiming the second in the same browser adds it; signing in at intake shows everything.
+    assert await harness.claim(learner) == f"/wallet/credentials/{other_ref}"
+    assert (await harness.http.get(path)).status_code == 200
+    async with harness.browser() as elsewhere:
+        await harness.sign_in(harness.token_for(learner), elsewhere)
+        everything = await elsewhere.get("/wallet")
+        assert "claimed in this browser" not in everything.text
+        assert everything.text.count("Developing digital content") == 2
+    assert first.data.credential_id != second.data.credential_id
