@@ -31,6 +31,11 @@ TOKEN_SCOPE = "claim-token"  # noqa: S105 - a counter's name
 CODE_SCOPE = "claim-code"
 
 
+def translatable(message: str) -> str:
+    """Marks a message the pages show translated (``_(error)``); the text stays English here."""
+    return message
+
+
 class CodeRefusedError(Exception):
     """The one-time code is wrong, expired or spent; the message says which, for the learner."""
 
@@ -118,7 +123,7 @@ class ClaimDesk:
             t for t in opened.claim.get("code_sends", []) if t.replace(tzinfo=UTC) > hour_ago
         ]
         if len(sent_times) >= CODES_PER_HOUR:
-            raise CodeNotSentError("too many codes were asked for in the last hour")
+            raise CodeNotSentError(translatable("too many codes were asked for in the last hour"))
         code = f"{secrets.randbelow(10**6):06d}"
         minutes = self.notifier.settings.code_valid_minutes
         result = await self.claims.update_one(
@@ -135,25 +140,30 @@ class ClaimDesk:
             },
         )
         if not result.matched_count:
-            raise CodeNotSentError("the claim changed; open the link again")
+            raise CodeNotSentError(translatable("the claim changed; open the link again"))
         try:
             await self.notifier.mailer.send(self.notifier.compose_code(opened.claim, code, minutes))
         except PermanentDeliveryError as exc:
-            raise CodeNotSentError(str(exc)) from exc
+            log.warning("claim.code_refused", credential_id=opened.credential_id, reason=str(exc))
+            raise CodeNotSentError(
+                translatable("the code could not be e-mailed to you; contact the institution")
+            ) from exc
         except Exception as exc:
             log.warning("claim.code_not_sent", credential_id=opened.credential_id, exc_info=True)
-            raise CodeNotSentError("the mail server did not take the code; try again") from exc
+            raise CodeNotSentError(
+                translatable("the mail server did not take the code; try again")
+            ) from exc
 
     async def check_code(self, opened: OpenClaim, code: str, client: str) -> None:
         """Accept the right code once; count a wrong one (against the claim and the client)."""
         await self.throttle.check(CODE_SCOPE, client)
         kept = opened.claim.get("code")
         if not isinstance(kept, dict):
-            raise CodeRefusedError("ask for a code first")
+            raise CodeRefusedError(translatable("ask for a code first"))
         if kept["attempts"] >= self.notifier.settings.code_attempts:
-            raise CodeRefusedError("this code was tried too often; ask for a new one")
+            raise CodeRefusedError(translatable("this code was tried too often; ask for a new one"))
         if kept["expires_at"] < datetime.now(UTC):
-            raise CodeRefusedError("this code has expired; ask for a new one")
+            raise CodeRefusedError(translatable("this code has expired; ask for a new one"))
         given = code.strip().replace(" ", "")
         if CODE_PATTERN.fullmatch(given) and hmac.compare_digest(
             kept["hash"], _code_hash(opened.credential_id, given)
@@ -168,7 +178,7 @@ class ClaimDesk:
             {"$inc": {"code.attempts": 1}},
         )
         await self.throttle.failed(CODE_SCOPE, client)
-        raise CodeRefusedError("that code is not right")
+        raise CodeRefusedError(translatable("that code is not right"))
 
     async def take(self, opened: OpenClaim, how: str) -> bool:
         """Mark the claim used: its link stops working; the credential is the learner's now."""

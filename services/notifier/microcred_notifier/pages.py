@@ -41,6 +41,7 @@ from microcred_notifier.texts import render
 from microcred_notifier.throttle import ThrottledError
 from microcred_notifier.wallet import (
     DEFAULT_SHARED,
+    LINKEDIN_ADD,
     SHAREABLE,
     Sessions,
     ShareLimitError,
@@ -115,9 +116,16 @@ def page(
     *,
     language: str | None = None,
     session: WalletSession | None = None,
+    form_targets: tuple[str, ...] = (),
     **context: Any,
 ) -> HTMLResponse:
+    """``template`` as a page; its forms may post here, to intake, and to ``form_targets``.
+
+    Browsers check ``form-action`` on every redirect a form's answer makes too, so a form whose
+    answer sends the browser to another site names that site in ``form_targets``.
+    """
     language = language or _language(request)
+    form_action = " ".join(("'self'", _origin(pages.intake_url), *form_targets))
     body = render(
         template,
         language,
@@ -132,7 +140,7 @@ def page(
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
-        f"form-action 'self' {_origin(pages.intake_url)}; frame-ancestors 'none'; base-uri 'none'"
+        f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.query_params.get("lang") == language:
@@ -549,6 +557,8 @@ async def credential_page(ref: str, request: Request, pages: PagesDep) -> Respon
         pages,
         "credential.html.j2",
         session=session,
+        # "Add to LinkedIn profile" posts here and is sent on to LinkedIn's form.
+        form_targets=(_origin(LINKEDIN_ADD),),
         claim=claim,
         view=view_of(claim["credential"]),
         verdict=await _verdict(pages, claim),

@@ -13,7 +13,7 @@ from microcred_notifier.texts import render
 PACKAGE = resources.files("microcred_notifier")
 #: ``_('…')`` in templates and ``gettext(language, "…")`` in code.
 _IN_TEMPLATES = re.compile(r"""_\(\s*(['"])((?:\\.|(?!\1).)*)\1""", re.DOTALL)
-_IN_CODE = re.compile(r'gettext\(\s*language,\s*"([^"]+)"')
+_IN_CODE = re.compile(r'(?:gettext\(\s*language,|translatable\()\s*"([^"]+)"')
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
