@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
-from microcred_intake.service_client import ServiceClient, ServiceUnavailableError
+from microcred_shared.service_client import ServiceClient, ServiceUnavailableError
 
 #: The tables of the institution report that accounting serves as CSV.
 ReportTable = Literal["competences", "months"]

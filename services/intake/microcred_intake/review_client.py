@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from microcred_intake.service_client import ServiceClient, ServiceUnavailableError
+from microcred_shared.service_client import ServiceClient, ServiceUnavailableError
 
 
 class ReviewUnavailableError(ServiceUnavailableError):

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
 
-from microcred_shared.logging import get_logger
+from microcred_shared.http import ProblemError
+from microcred_shared.service_client import ServiceClient, ServiceUnavailableError
 
-log = get_logger(__name__)
 
-
-class IssuerUnavailableError(RuntimeError):
+class IssuerUnavailableError(ServiceUnavailableError):
     """The issuer cannot be reached or failed."""
 
 
@@ -58,28 +57,14 @@ def _text(value: Any) -> str | None:
 
 
 @dataclass
-class IssuerClient:
-    base_url: str
+class IssuerClient(ServiceClient):
+    service: ClassVar[str] = "issuer"
+    unavailable: ClassVar[type[ServiceUnavailableError]] = IssuerUnavailableError
+
     timeout_seconds: float = 15.0
     #: A share page opened by many visitors asks the issuer at most this often per credential.
     verdict_seconds: float = 30.0
-    transport: httpx.AsyncBaseTransport | None = None
-    _http: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
     _verdicts: dict[str, tuple[float, Verdict]] = field(default_factory=dict, init=False)
-
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                base_url=self.base_url.rstrip("/"),
-                timeout=self.timeout_seconds,
-                transport=self.transport,
-            )
-        return self._http
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
 
     async def verify(self, credential: dict[str, Any], *, fresh: bool = False) -> Verdict:
         """The issuer's verdict on ``credential`` now (cached a few seconds unless ``fresh``)."""
@@ -87,14 +72,8 @@ class IssuerClient:
         cached = self._verdicts.get(key)
         if cached and not fresh and time.monotonic() - cached[0] < self.verdict_seconds:
             return cached[1]
-        try:
-            response = await self._client().post("/verify", json=credential)
-        except httpx.HTTPError as exc:
-            log.warning("issuer.unreachable", error=type(exc).__name__)
-            raise IssuerUnavailableError(str(exc)) from exc
-        if response.status_code >= 500 or "json" not in response.headers.get("content-type", ""):  # noqa: PLR2004
-            raise IssuerUnavailableError(f"the issuer answered {response.status_code}")
-        verdict = Verdict.of(response.json())
+        answer = await self._public("POST", "/verify", body=credential)
+        verdict = Verdict.of(_mapping(self.json_of(answer)))
         if len(self._verdicts) > 10_000:  # noqa: PLR2004 - a bound, not a tuning knob
             self._verdicts.clear()
         self._verdicts[key] = (time.monotonic(), verdict)
@@ -103,10 +82,11 @@ class IssuerClient:
     async def rendering(self, credential_id: str, name: str, language: str) -> httpx.Response:
         """The issuer's ``badge.svg`` or ``certificate.pdf`` of a credential."""
         path = f"/credentials/{quote(credential_id, safe='')}/{name}"
+        return await self._public("GET", path, params={"lang": language}, accept="*/*")
+
+    async def _public(self, method: str, path: str, **options: Any) -> httpx.Response:
         try:
-            response = await self._client().get(path, params={"lang": language})
-        except httpx.HTTPError as exc:
-            raise IssuerUnavailableError(str(exc)) from exc
-        if response.status_code != 200:  # noqa: PLR2004
-            raise IssuerUnavailableError(f"the issuer answered {response.status_code} for {name}")
-        return response
+            return await self.send(method, path, None, **options)
+        except ProblemError as exc:
+            # The issuer refusing its own credential is the issuer's failure, not the page's.
+            raise IssuerUnavailableError(f"the issuer answered {exc.status}: {exc.title}") from exc

@@ -11,6 +11,7 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -699,9 +700,10 @@ async def add_to_linkedin(ref: str, request: Request, pages: PagesDep) -> Respon
     )
 
 
-@router.post("/wallet/claims/{ref}/resend")
-async def resend_from_wallet(ref: str, request: Request, pages: PagesDep) -> Response:
-    """The learner asks for their claim e-mail again (the old link stops working)."""
+async def _resend_form(
+    request: Request, pages: Pages, ref: str, allowed: Callable[[WalletSession, Document], bool]
+) -> tuple[WalletSession, Document] | Response:
+    """The signed-in caller's resend form, checked (CSRF) and the claim it names, if allowed."""
     session = await _signed_in(request, pages)
     if isinstance(session, Response):
         return session
@@ -710,15 +712,38 @@ async def resend_from_wallet(ref: str, request: Request, pages: PagesDep) -> Res
     claim = None
     if _REFERENCE.fullmatch(ref):
         claim = await pages.notifier.claims.find_one(
-            {**session.owned(), "reference": ref}, {"_id": 1}
+            {"reference": ref}, {"learner_id": 1, "institution_id": 1}
         )
-    if claim is None:
+    if claim is None or not allowed(session, claim):
         return page(request, pages, "not_found.html.j2", HTTPStatus.NOT_FOUND, session=session)
+    return session, claim
+
+
+async def _resend(pages: Pages, session: WalletSession, claim: Document, back: str) -> Response:
+    joiner = "&" if "?" in back else "?"
     try:
         await pages.notifier.resend(claim["_id"], requested_by=session.user_id)
     except ResendRefusedError:
-        return see("/wallet?notice=resend-refused")
-    return see("/wallet?notice=resent")
+        return see(f"{back}{joiner}notice=resend-refused")
+    return see(f"{back}{joiner}notice=resent")
+
+
+def _own(session: WalletSession, claim: Document) -> bool:
+    scope = session.scope
+    return claim["learner_id"] == session.user_id and (scope is None or claim["_id"] in scope)
+
+
+def _administered(session: WalletSession, claim: Document) -> bool:
+    return session.principal.has_role(claim["institution_id"], "institution_admin")
+
+
+@router.post("/wallet/claims/{ref}/resend")
+async def resend_from_wallet(ref: str, request: Request, pages: PagesDep) -> Response:
+    """The learner asks for their claim e-mail again (the old link stops working)."""
+    checked = await _resend_form(request, pages, ref, _own)
+    if isinstance(checked, Response):
+        return checked
+    return await _resend(pages, *checked, "/wallet")
 
 
 # --- public share pages ---------------------------------------------------------------------------
@@ -781,24 +806,14 @@ async def deliveries_page(request: Request, pages: PagesDep, institution: str = 
 
 @router.post("/admin/deliveries/{ref}/resend")
 async def resend_from_admin(ref: str, request: Request, pages: PagesDep) -> Response:
-    session = await _signed_in(request, pages)
-    if isinstance(session, Response):
-        return session
-    if not _csrf_ok(session, await _form(request)):
-        return page(request, pages, "csrf.html.j2", HTTPStatus.FORBIDDEN, session=session)
-    claim = None
-    if _REFERENCE.fullmatch(ref):
-        claim = await pages.notifier.claims.find_one({"reference": ref}, {"institution_id": 1})
-    if claim is None or not session.principal.has_role(
-        claim["institution_id"], "institution_admin"
-    ):
-        return page(request, pages, "forbidden.html.j2", HTTPStatus.FORBIDDEN, session=session)
-    back = f"/admin/deliveries?{urlencode({'institution': claim['institution_id']})}"
-    try:
-        await pages.notifier.resend(claim["_id"], requested_by=session.user_id)
-    except ResendRefusedError:
-        return see(f"{back}&notice=resend-refused")
-    return see(f"{back}&notice=resent")
+    """An admin sends a claim e-mail of their institution again."""
+    checked = await _resend_form(request, pages, ref, _administered)
+    if isinstance(checked, Response):
+        return checked
+    institution = checked[1]["institution_id"]
+    return await _resend(
+        pages, *checked, f"/admin/deliveries?{urlencode({'institution': institution})}"
+    )
 
 
 @router.get("/institutions/{institution_id}/logo")

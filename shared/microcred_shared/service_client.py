@@ -1,9 +1,9 @@
-"""Another service's HTTP API as intake's pages call it, on behalf of the signed-in user.
+"""Another service's HTTP API as a service's pages call it; one connection pool per service.
 
-Review owns the queue and the decisions, accounting the ledger; intake owns sessions and
-accounts. A page handler asks intake for a short-lived access token of the signed-in user and
-calls the service with it, so the service checks the user's roles exactly as it does for any API
-client. One connection pool per service for the whole app.
+Intake's pages call review (the queue, the decisions) and accounting (the ledger) on behalf of
+the signed-in user: intake mints a short-lived access token of that user, so the service checks
+the user's roles exactly as it does for any API client. The notifier calls the issuer's public
+routes (verification, renderings), with no token.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class ServiceClient:
         self,
         method: str,
         path: str,
-        token: str,
+        token: str | None,
         *,
         params: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
@@ -73,7 +73,10 @@ class ServiceClient:
                 path,
                 params=params,
                 json=body,
-                headers={"Authorization": f"Bearer {token}", "Accept": accept},
+                headers={
+                    "Accept": accept,
+                    **({"Authorization": f"Bearer {token}"} if token else {}),
+                },
             )
         except httpx.HTTPError as exc:
             log.warning(
@@ -91,7 +94,7 @@ class ServiceClient:
             log.error(
                 "service.token_refused", service=self.service, path=path, detail=response.text[:300]
             )
-            raise self.unavailable(f"{self.service} refuses intake's access tokens")
+            raise self.unavailable(f"{self.service} refuses the access token")
         if response.is_error:
             raise problem_from(response)
         return response
