@@ -111,6 +111,75 @@ async def read_topic(
     return kept
 
 
+async def read_topic_to_end(
+    kafka: Kafka,
+    topic: str,
+    *,
+    keep: Callable[[Record], bool] = lambda _: True,
+    timeout: float = 30.0,
+) -> list[Record]:
+    """Every record of ``topic`` from its beginning to (at least) its end as it is now.
+
+    Unlike :func:`read_topic`, nothing is left unread that was there when it was called: a
+    duplicate published before it started cannot be missed. Records ``keep`` refuses are dropped.
+    """
+    partitions = await _partitions(kafka, topic)
+    consumer = AIOKafkaConsumer(**client_options(kafka), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    kept: list[Record] = []
+    deadline = time.monotonic() + timeout
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+
+        async def unread() -> bool:
+            for partition, end in ends.items():
+                if await consumer.position(partition) < end:
+                    return True
+            return False
+
+        while await unread():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: not read to its end; kept {len(kept)} records")
+            batches = await consumer.getmany(*partitions, timeout_ms=200)
+            records = [_record(m) for messages in batches.values() for m in messages]
+            kept.extend(r for r in records if keep(r))
+    finally:
+        await consumer.stop()
+    return kept
+
+
+async def _partitions(kafka: Kafka, topic: str) -> list[TopicPartition]:
+    """``topic``'s partitions as the broker describes them (a new client's cache is empty)."""
+    admin = AIOKafkaAdminClient(**client_options(kafka))
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(topic, partition["partition"])
+        for found in described
+        if found["error_code"] == 0
+        for partition in found["partitions"]
+    ]
+    if not partitions:
+        raise LookupError(f"no such topic: {topic}")
+    return sorted(partitions)
+
+
+def _record(message: Any) -> Record:
+    return Record(
+        topic=message.topic,
+        key=message.key,
+        value=message.value or b"",
+        headers=dict(message.headers),
+        partition=message.partition,
+        offset=message.offset,
+    )
+
+
 async def group_lag(kafka: Kafka, group_id: str, topics: Iterable[str]) -> int:
     """Records on ``topics`` that ``group_id`` has not committed yet (all of them if none).
 

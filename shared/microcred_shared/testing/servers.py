@@ -145,6 +145,11 @@ SEAWEED_PORTS = (11000, 22000)  # their gRPC twins (+10000) stay below 32000
 OTHER_PORTS = (22000, 32000)
 
 
+def free_port() -> int:
+    """One free port for a server a test starts itself (below the ephemeral range)."""
+    return _pick(set(), *OTHER_PORTS)
+
+
 def free_ports_config(data_dir: Path) -> StackConfig:
     seaweed = ["s3_port", "s3_master_port", "s3_volume_port", "s3_filer_port", "s3_admin_port"]
     others = [
