@@ -16,7 +16,7 @@ from microcred_notifier.handlers import token_hash
 from microcred_shared.contracts import topics
 from microcred_shared.demo import claim_link
 from microcred_shared.kafka import RefusedEventError
-from microcred_shared.mail import Mailer, PermanentDeliveryError, SmtpMailer
+from microcred_shared.mail import Mailer, PermanentDeliveryError
 from microcred_shared.testing.servers import Servers
 from microcred_shared.testing.tokens import access_token, bearer
 
@@ -30,22 +30,41 @@ PNG = base64.b64decode(
 )
 
 
-class FlakyMailer:
-    """The relay refuses for now (a 421) ``failures`` times, then passes to the real one."""
+# The harness's notifier also consumes the real credential-issued topic, where other tests'
+# credentials are: the stand-in relays below act on the test's own learner only, and events are
+# told apart by credential.
 
-    def __init__(self, real: Mailer, failures: int) -> None:
-        self.real, self.failures, self.calls = real, failures, 0
+
+class FlakyMailer:
+    """The relay refuses ``address`` for now (a 421) ``failures`` times, then lets it through."""
+
+    def __init__(self, real: Mailer, address: str, failures: int) -> None:
+        self.real, self.address, self.failures, self.calls = real, address, failures, 0
 
     async def send(self, message: EmailMessage) -> None:
-        self.calls += 1
-        if self.calls <= self.failures:
-            raise aiosmtplib.SMTPResponseException(421, "try again later")
+        if self.address in str(message["To"]):
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise aiosmtplib.SMTPResponseException(421, "try again later")
         await self.real.send(message)
 
 
 class RefusingMailer:
-    async def send(self, _message: EmailMessage) -> None:
-        raise PermanentDeliveryError("550 mailbox unavailable")
+    """The relay refuses ``address`` for good (a 550)."""
+
+    def __init__(self, real: Mailer, address: str) -> None:
+        self.real, self.address = real, address
+
+    async def send(self, message: EmailMessage) -> None:
+        if self.address in str(message["To"]):
+            raise PermanentDeliveryError("550 mailbox unavailable")
+        await self.real.send(message)
+
+
+def events_of(harness: Harness, topic: str, credential_id: str) -> list[dict[str, Any]]:
+    return [
+        e for e in harness.publisher.events(topic) if e["data"]["credential_id"] == credential_id
+    ]
 
 
 async def claim_of(harness: Harness, credential_id: str) -> dict[str, Any]:
@@ -72,7 +91,7 @@ async def test_one_e_mail_per_credential_however_often_it_is_delivered(harness: 
     assert token not in str(claim)
     assert claim["token_hash"] == token_hash(token)
     assert abs(claim["expires_at"] - claim["sent_at"] - timedelta(days=30)) < timedelta(minutes=1)
-    [sent] = harness.publisher.events(topics.NOTIFICATION_SENT)
+    [sent] = events_of(harness, topics.NOTIFICATION_SENT, event.data.credential_id)
     assert sent["data"]["message_id"] == message["Message-ID"]
 
 
@@ -109,9 +128,9 @@ async def test_a_relay_refusing_for_now_is_retried_until_it_takes_it(
     topics_ready: None,
 ) -> None:
     async for harness in start(servers):
-        flaky = FlakyMailer(harness.notifier.mailer, failures=2)
-        harness.notifier.mailer = flaky
         learner = new_learner()
+        flaky = FlakyMailer(harness.notifier.mailer, learner.email, failures=2)
+        harness.notifier.mailer = flaky
         event = await harness.issue(learner)
         claim = await claim_of(harness, event.data.credential_id)
         assert (claim["delivery"]["state"], claim["status"]) == ("due", "unsent")
@@ -129,7 +148,7 @@ async def test_a_relay_refusing_for_now_is_retried_until_it_takes_it(
         assert flaky.calls == 3
         claim = await claim_of(harness, event.data.credential_id)
         assert (claim["status"], claim["delivery"]["attempts"]) == ("sent", 3)
-        assert len(harness.publisher.events(topics.NOTIFICATION_SENT)) == 1
+        assert len(events_of(harness, topics.NOTIFICATION_SENT, event.data.credential_id)) == 1
 
 
 async def test_past_the_deadline_a_failing_e_mail_is_given_up_and_reported(
@@ -137,8 +156,8 @@ async def test_past_the_deadline_a_failing_e_mail_is_given_up_and_reported(
     topics_ready: None,
 ) -> None:
     async for harness in start(servers, delivery_deadline_hours=0.0001):
-        harness.notifier.mailer = FlakyMailer(harness.notifier.mailer, failures=1000)
         learner = new_learner()
+        harness.notifier.mailer = FlakyMailer(harness.notifier.mailer, learner.email, 1000)
         event = await harness.issue(learner, "inst-deadline")
 
         async def given_up(
@@ -149,7 +168,7 @@ async def test_past_the_deadline_a_failing_e_mail_is_given_up_and_reported(
                 await asyncio.sleep(0.05)
 
         await asyncio.wait_for(given_up(), timeout=30)
-        [failed] = harness.publisher.events(topics.NOTIFICATION_FAILED)
+        [failed] = events_of(harness, topics.NOTIFICATION_FAILED, event.data.credential_id)
         assert failed["data"]["permanent"] is False
         assert "past the deadline" in failed["data"]["reason"]
 
@@ -157,14 +176,14 @@ async def test_past_the_deadline_a_failing_e_mail_is_given_up_and_reported(
 async def test_a_permanent_refusal_is_published_and_shown_to_the_institution(
     harness: Harness,
 ) -> None:
-    harness.notifier.mailer = RefusingMailer()
     learner = new_learner()
+    harness.notifier.mailer = RefusingMailer(harness.notifier.mailer, learner.email)
     event = await harness.issue(learner, "inst-refused")
     await harness.notifier.on_credential_issued(event)
-    [failed] = harness.publisher.events(topics.NOTIFICATION_FAILED)
+    [failed] = events_of(harness, topics.NOTIFICATION_FAILED, event.data.credential_id)
     assert failed["data"]["permanent"] is True
     assert "550" in failed["data"]["reason"]
-    assert harness.publisher.events(topics.NOTIFICATION_SENT) == []
+    assert events_of(harness, topics.NOTIFICATION_SENT, event.data.credential_id) == []
 
     admin = bearer(("inst-refused", "institution_admin"))
     listed = await harness.http.get(
@@ -185,7 +204,8 @@ async def test_a_permanent_refusal_is_published_and_shown_to_the_institution(
 async def test_an_interrupted_send_is_taken_again_once_its_lease_ends(harness: Harness) -> None:
     learner = new_learner()
     event = issued_event(learner)
-    harness.notifier.mailer = RefusingMailer()  # nothing goes out while we stage the crash
+    real = harness.notifier.mailer
+    harness.notifier.mailer = RefusingMailer(real, learner.email)  # none while the crash is staged
     await harness.notifier.claims.insert_one(
         {
             "_id": event.data.credential_id,
@@ -210,19 +230,18 @@ async def test_an_interrupted_send_is_taken_again_once_its_lease_ends(harness: H
             },
         }
     )
-    assert await harness.notifier.deliver_due() == 0  # another instance may still be sending
+    await harness.notifier.deliver_due()  # another instance may still be sending: not taken
+    held = await claim_of(harness, event.data.credential_id)
+    assert (held["delivery"]["state"], held["delivery"]["attempts"]) == ("sending", 1)
     await harness.notifier.claims.update_one(
         {"_id": event.data.credential_id},
         {"$set": {"delivery.lease_until": datetime.now(UTC) - timedelta(seconds=1)}},
     )
-    harness.notifier.mailer = harness.app.state.notifier.mailer = _real_mailer(harness)
-    assert await harness.notifier.deliver_due() == 1
+    harness.notifier.mailer = real
+    await harness.notifier.deliver_due()
+    assert (await claim_of(harness, event.data.credential_id))["status"] == "sent"
     await harness.notifier.on_credential_issued(event)  # the redelivery after the restart
     assert len(harness.mail_to(learner.email)) == 1
-
-
-def _real_mailer(harness: Harness) -> Mailer:
-    return SmtpMailer(harness.notifier.settings)
 
 
 async def test_revoked_before_its_e_mail_gets_none(harness: Harness) -> None:
@@ -318,8 +337,8 @@ async def test_the_admins_page_lists_failed_e_mails_and_sends_them_again(
 ) -> None:
     institution = "inst-admin-page"
     real = harness.notifier.mailer
-    harness.notifier.mailer = RefusingMailer()
     learner = new_learner()
+    harness.notifier.mailer = RefusingMailer(real, learner.email)
     event = await harness.issue(learner, institution)
     harness.notifier.mailer = real
 
@@ -358,14 +377,14 @@ async def test_revoked_while_a_retry_waits_the_e_mail_never_goes(
     topics_ready: None,
 ) -> None:
     async for harness in start(servers, retry_first_seconds=0.01):
-        flaky = FlakyMailer(harness.notifier.mailer, failures=1)
-        harness.notifier.mailer = flaky
         learner = new_learner()
+        flaky = FlakyMailer(harness.notifier.mailer, learner.email, failures=1)
+        harness.notifier.mailer = flaky
         event = await harness.issue(learner)
         assert (await claim_of(harness, event.data.credential_id))["delivery"]["state"] == "due"
         await harness.notifier.on_credential_revoked(revoked_event(event))
         await asyncio.sleep(0.05)  # past the retry's due time, so only the revocation holds it
-        assert await harness.notifier.deliver_due() == 0
+        await harness.notifier.deliver_due()
         assert harness.mail_to(learner.email) == []
         assert flaky.calls == 1
         reference = event.data.credential_id.rsplit(":", 1)[1]
