@@ -20,4 +20,6 @@ def serve(settings: ServiceSettings, build_app: Callable[[ServiceSettings], Fast
         log_config=None,
         access_log=settings.log_level == "DEBUG",
         timeout_graceful_shutdown=10,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
     )

@@ -42,6 +42,13 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
     public_url: str = Field(default="", description="Base URL users reach this service at.")
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description=(
+            "Addresses (comma-separated, or *) of reverse proxies whose X-Forwarded-For names "
+            "the client; the claim pages throttle by client address."
+        ),
+    )
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"

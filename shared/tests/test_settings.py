@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from microcred_intake.settings import IntakeSettings
 from microcred_review.settings import ReviewSettings
+from microcred_shared import entrypoint
 
 pytestmark = pytest.mark.unit
 
@@ -54,3 +57,20 @@ def test_secrets_do_not_show_in_reprs() -> None:
     settings = IntakeSettings(s3_secret_key=SecretStr("hunter2-secret"))
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in str(settings.model_dump())
+
+
+def test_services_trust_forwarded_addresses_only_from_the_named_proxies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Behind a reverse proxy the claim pages must throttle each client, not the proxy."""
+    served: dict[str, Any] = {}
+
+    def run(_app: FastAPI, **options: Any) -> None:
+        served.update(options)
+
+    monkeypatch.setattr("microcred_shared.entrypoint.uvicorn.run", run)
+    monkeypatch.setenv("MICROCRED_REVIEW_TRUSTED_PROXIES", "10.0.0.5,10.0.0.6")
+    entrypoint.serve(ReviewSettings(), lambda _settings: FastAPI())
+    assert served["proxy_headers"] is True
+    assert served["forwarded_allow_ips"] == "10.0.0.5,10.0.0.6"
+    assert IntakeSettings().trusted_proxies == "127.0.0.1"  # uvicorn's own default
