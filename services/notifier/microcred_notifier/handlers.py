@@ -120,7 +120,12 @@ class Notifier:
             await self.claims.insert_one(claim)
         except DuplicateKeyError:
             known = await self.claims.find_one({"_id": issued.credential_id}, {"institution_id": 1})
-            if known is not None and known["institution_id"] != envelope.tenant:
+            if known is None:
+                # Another credential whose id ends the same (its URL name) came first.
+                raise RefusedEventError(
+                    f"credential {issued.credential_id}: its reference is another credential's"
+                ) from None
+            if known["institution_id"] != envelope.tenant:
                 raise RefusedEventError(
                     f"credential {issued.credential_id} is not {envelope.tenant}'s"
                 ) from None

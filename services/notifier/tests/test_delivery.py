@@ -13,7 +13,7 @@ import aiosmtplib
 import pytest
 
 from microcred_notifier.handlers import token_hash
-from microcred_shared.contracts import topics
+from microcred_shared.contracts import Envelope, topics
 from microcred_shared.demo import claim_link
 from microcred_shared.kafka import RefusedEventError
 from microcred_shared.mail import Mailer, PermanentDeliveryError
@@ -391,3 +391,26 @@ async def test_revoked_while_a_retry_waits_the_e_mail_never_goes(
         own = bearer(user_id=learner.learner_id)
         refused = await harness.http.post(f"/claims/{reference}/resend", headers=own)
         assert refused.status_code == 409
+
+
+async def test_a_credential_another_institution_issued_under_the_same_id_is_refused(
+    harness: Harness,
+) -> None:
+    learner = new_learner()
+    event = await harness.issue(learner, "inst-a")
+    theirs = event.data.institution.model_copy(update={"id": "inst-z"})
+    foreign = Envelope.wrap(
+        event.data.model_copy(update={"institution": theirs}),
+        source="/tests",
+        subject=event.subject,
+        tenant="inst-z",
+    )
+    with pytest.raises(RefusedEventError, match="is not inst-z's"):
+        await harness.notifier.on_credential_issued(foreign)
+    same_tail = event.data.model_copy(
+        update={"credential_id": "urn:other:" + event.data.credential_id[9:]}
+    )
+    clash = Envelope.wrap(same_tail, source="/tests", subject=event.subject, tenant="inst-a")
+    with pytest.raises(RefusedEventError, match="reference is another credential's"):
+        await harness.notifier.on_credential_issued(clash)
+    assert len(harness.mail_to(learner.email)) == 1
