@@ -119,6 +119,7 @@ class PageContext:
             languages=LANGUAGES,
             user=self.user,
             nav=navigation(self.user),
+            notifier_url=self.request.app.state.notifier_url,
             csrf_token=self.csrf,
             **values,
         )
@@ -429,7 +430,6 @@ async def dashboard(request: Request) -> Response:
         statuses={k: page._(v) for k, v in STATUS_NAMES.items()},
         notice=page._(notice) if notice else None,
         issuer_url=request.app.state.issuer_url,
-        notifier_url=request.app.state.notifier_url,
     )
 
 

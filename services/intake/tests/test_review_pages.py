@@ -256,6 +256,8 @@ async def test_administrators_are_offered_review_settings(intake_without_review:
 
     assert '<a href="/review">Prüfung</a>' in home.text
     assert '<a href="/review-settings">Prüfeinstellungen</a>' in home.text
+    # Failed claim e-mails are the notifier's page, reached through the wallet.
+    assert f'<a href="{intake.settings.notifier_url}/wallet">Abruf-E-Mails</a>' in home.text
     assert 'href="/evidence/new"' not in home.text  # no learner
     # A platform administrator reviews anywhere; this intake knows one institution.
     assert review_home.headers["location"] == f"/review/{intake.institution_id}"
