@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -90,6 +91,64 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    _document_problems(app)
+
+
+#: The members every problem response has (RFC 9457); handlers may add extensions.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "Problem details (RFC 9457).",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+    },
+}
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_PROBLEM_RESPONSE = {"description": "Problem details (RFC 9457).", "content": _PROBLEM_CONTENT}
+#: What FastAPI documents for a 422 by default, which ``on_validation`` replaces.
+_FASTAPI_VALIDATION = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+}
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def _document_problems(app: FastAPI) -> None:
+    """The OpenAPI document says what the handlers send: problem details for every error.
+
+    A route's documented errors (FastAPI's 422 included) get the problem schema unless they
+    document a body of their own, and every operation documents ``4XX`` problems (401, 403 and
+    404 are answered by dependencies that no route lists).
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for path_item in document.get("paths", {}).values():
+            for method, operation in path_item.items():
+                if method not in _METHODS:
+                    continue
+                responses = operation.setdefault("responses", {})
+                for code, response in responses.items():
+                    content = response.get("content")
+                    if code[0] in "45" and (content is None or content == _FASTAPI_VALIDATION):
+                        response["content"] = _PROBLEM_CONTENT
+                responses.setdefault("4XX", _PROBLEM_RESPONSE)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = PROBLEM_SCHEMA
+        # FastAPI's validation error shapes, unless something still refers to them.
+        for name in ("HTTPValidationError", "ValidationError"):
+            if f'"#/components/schemas/{name}"' not in json.dumps(document):
+                schemas.pop(name, None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def from_app_state(name: str) -> Callable[[Request], Any]:

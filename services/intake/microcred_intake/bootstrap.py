@@ -13,6 +13,7 @@ from microcred_intake.api import router
 from microcred_intake.auth_api import router as auth_router
 from microcred_intake.handlers import Intake
 from microcred_intake.handoff import router as handoff_router
+from microcred_intake.limits import FORM_ALLOWANCE, BodyLimit
 from microcred_intake.pages import router as pages_router
 from microcred_intake.report_pages import accounting_unavailable
 from microcred_intake.report_pages import router as report_pages_router
@@ -100,6 +101,10 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
             first_admin,
         ),
         extra_checks={"smtp": mailer.ping},
+    )
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_files_per_evidence * settings.max_file_bytes + FORM_ALLOWANCE,
     )
     app.state.intake = intake
     app.state.accounts = accounts

@@ -52,15 +52,28 @@ async def register_institution(
     institution's own administrators (a catalogue import), it adds the competences given.
     Awards of unregistered institutions, or of competences not registered, are refused.
     """
-    known = await issuer.institutions.get(institution_id) is not None
+    known = await issuer.institutions.get(institution_id)
     if not caller.platform_admin and not (
-        known and "institution_admin" in caller.roles_in(institution_id)
+        known is not None and "institution_admin" in caller.roles_in(institution_id)
     ):
         raise ProblemError(
             HTTPStatus.FORBIDDEN,
             "Forbidden",
             "platform administrators register institutions; their own administrators may add "
             "competences",
+        )
+    if (
+        not caller.platform_admin
+        and known is not None
+        and (body.name, body.country) != (known["name"], known["country"])
+    ):
+        # The name and country are what every credential says of its issuer: the platform
+        # vouched for them at onboarding, and only it changes them.
+        raise ProblemError(
+            HTTPStatus.FORBIDDEN,
+            "Forbidden",
+            "platform administrators change an institution's name or country; its own "
+            "administrators may add competences",
         )
     await issuer.register(
         institution_id, name=body.name, country=body.country, competences=body.competences

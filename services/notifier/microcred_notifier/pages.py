@@ -477,8 +477,10 @@ async def open_session(request: Request, pages: PagesDep) -> Response:
 @router.post("/wallet/sign-out")
 async def sign_out(request: Request, pages: PagesDep) -> Response:
     session = await _session(request, pages)
-    if session is not None and _csrf_ok(session, await _form(request)):
-        await pages.sessions.close(request.cookies.get(WALLET_COOKIE))
+    if session is not None and not _csrf_ok(session, await _form(request)):
+        # Another site must not sign the learner out either.
+        return page(request, pages, "csrf.html.j2", HTTPStatus.FORBIDDEN, session=session)
+    await pages.sessions.close(request.cookies.get(WALLET_COOKIE))
     response = page(request, pages, "signed_out.html.j2")
     response.delete_cookie(WALLET_COOKIE, path="/")
     return response

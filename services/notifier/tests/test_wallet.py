@@ -229,3 +229,18 @@ async def test_a_session_from_a_claim_link_sees_only_what_was_claimed_with_it(
         assert "claimed in this browser" not in everything.text
         assert everything.text.count("Developing digital content") == 2
     assert first.data.credential_id != second.data.credential_id
+
+
+async def test_signing_out_closes_the_session(harness: Harness) -> None:
+    learner = new_learner()
+    await harness.issue(learner)
+    path = await harness.claim(learner)
+    cookie = harness.http.cookies["microcred_wallet"]
+    csrf = csrf_of((await harness.http.get(path)).text)
+    signed_out = await harness.http.post("/wallet/sign-out", data={"csrf_token": csrf})
+    assert signed_out.status_code == 200
+    assert "You are signed out" in signed_out.text
+    async with harness.browser() as same_cookie:
+        same_cookie.cookies.set("microcred_wallet", cookie)
+        again = await same_cookie.get(path)
+        assert again.status_code == 303  # to sign in: the session is gone, not just the cookie
