@@ -48,6 +48,27 @@ class Component:
     startup_timeout: float = 120.0
 
 
+async def spawn(component: Component) -> asyncio.subprocess.Process:
+    """Start ``component``'s command, its output appended to its log file."""
+    component.log_file.parent.mkdir(parents=True, exist_ok=True)
+    with component.log_file.open("ab") as log_handle:
+        return await asyncio.create_subprocess_exec(
+            *component.command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log_handle,
+            stderr=asyncio.subprocess.STDOUT,
+            env={
+                **{k: v for k, v in os.environ.items() if k not in component.env_removed},
+                **component.env,
+            },
+            cwd=component.cwd,
+            # Its own process group: a Ctrl-C in the terminal reaches the supervisor, which then
+            # stops everything in order, instead of every child dying at once; and a kill of the
+            # group reaches whatever the component started, and nothing else.
+            start_new_session=True,
+        )
+
+
 @dataclass
 class _Running:
     component: Component
@@ -97,22 +118,7 @@ class Supervisor:
     async def _spawn(self, component: Component) -> _Running:
         if self._stopping:
             raise StartupError(f"not starting {component.name}: the group is stopping")
-        component.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with component.log_file.open("ab") as log_handle:
-            process = await asyncio.create_subprocess_exec(
-                *component.command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_handle,
-                stderr=asyncio.subprocess.STDOUT,
-                env={
-                    **{k: v for k, v in os.environ.items() if k not in component.env_removed},
-                    **component.env,
-                },
-                cwd=component.cwd,
-                # Own process group: a Ctrl-C in the terminal reaches the supervisor, which then
-                # stops everything in order, instead of every child dying at once.
-                start_new_session=True,
-            )
+        process = await spawn(component)
         running = _Running(component, process, time.monotonic())
         self._running[component.name] = running
         log.info("component.spawned", component=component.name, pid=process.pid)

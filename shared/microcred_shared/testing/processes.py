@@ -24,6 +24,7 @@ from microcred_shared.stack.supervisor import (
     Component,
     StartupError,
     log_tail,
+    spawn,
     terminate,
 )
 from microcred_shared.testing.servers import Servers, free_port
@@ -59,21 +60,7 @@ class OwnProcess:
         component = self.component
         if component.prepare is not None:
             await component.prepare()
-        component.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with component.log_file.open("ab") as log_handle:
-            self.process = await asyncio.create_subprocess_exec(
-                *component.command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_handle,
-                stderr=asyncio.subprocess.STDOUT,
-                env={
-                    **{k: v for k, v in os.environ.items() if k not in component.env_removed},
-                    **component.env,
-                },
-                cwd=component.cwd,
-                # Its own group: a kill reaches whatever it started, and nothing else.
-                start_new_session=True,
-            )
+        self.process = await spawn(component)
         self.pids.append(self.process.pid)
         deadline = time.monotonic() + component.startup_timeout
         while True:
