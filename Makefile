@@ -23,7 +23,7 @@ help:
 	@echo "make lint    ruff, mypy and pip-audit"
 	@echo "make demo    walk one learner through the running platform (writes demo-output/)"
 	@echo "make down    stop everything 'make up' started in the background"
-	@echo "make bench   benchmarks (bench/README.md): intake's memory during a 50 MiB upload, a 10,000-decision ledger run, signing and verifying rates"
+	@echo "make bench   benchmarks (bench/README.md): intake's memory during a 50 MiB upload, a 10,000-decision ledger run, signing and verifying rates, the end-to-end pipeline"
 
 $(UV):
 	@python3 -m venv $(BOOTSTRAP)
@@ -83,6 +83,7 @@ bench: install
 	@$(VENV)/bin/python bench/upload_memory.py
 	@$(VENV)/bin/python bench/ledger_run.py
 	@$(VENV)/bin/python bench/signing.py
+	@$(VENV)/bin/python bench/pipeline.py
 
 lint: install
 	@$(VENV)/bin/ruff check .
