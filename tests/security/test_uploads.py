@@ -23,7 +23,7 @@ import uvicorn
 from pymongo import AsyncMongoClient
 
 from microcred_intake.limits import FORM_ALLOWANCE
-from microcred_intake.testing import Harness
+from microcred_intake.testing import Harness, evidence_form
 from microcred_shared.contracts import topics
 from microcred_shared.demo import minimal_pdf
 from microcred_shared.testing.kafka import read_topic
@@ -37,18 +37,7 @@ CHUNK = 64 * 1024
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
 
 
-def fields(**changes: str) -> dict[str, str]:
-    values = {
-        "competence_id": "digcomp-3-1",
-        "title": "Course on video editing",
-        "hours": "30",
-        "start_date": "2026-01-10",
-        "end_date": "2026-02-10",
-        "provider": "Open Learning Hub",
-        "kind": "course",
-    }
-    values.update(changes)
-    return values
+fields = evidence_form
 
 
 def text_part(name: str, value: str | bytes) -> bytes:

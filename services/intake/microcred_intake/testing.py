@@ -48,6 +48,21 @@ class Harness:
         return client, client[self.settings.mongodb_database]
 
 
+def evidence_form(**changes: str) -> dict[str, str]:
+    """The fields of a valid evidence upload, with ``changes``; ``"<absent>"`` leaves one out."""
+    fields = {
+        "competence_id": "digcomp-3-1",
+        "title": "Course on video editing",
+        "hours": "30",
+        "start_date": "2026-01-10",
+        "end_date": "2026-02-10",
+        "provider": "Open Learning Hub",
+        "kind": "course",
+        **changes,
+    }
+    return {k: v for k, v in fields.items() if v != "<absent>"}
+
+
 #: Where nothing listens: intake alone has no accounting, so its dashboard falls back to its own
 #: records at once (tests that need accounting give a fake's transport, or run the platform).
 NO_ACCOUNTING = "http://127.0.0.1:1"

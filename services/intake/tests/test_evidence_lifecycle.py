@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from microcred_intake.testing import Harness
+from microcred_intake.testing import Harness, evidence_form
 from microcred_shared.contracts import Envelope, topics
 from microcred_shared.contracts.events import CredentialIssuedV1, EvidenceReviewedV1
 from microcred_shared.demo import Account, minimal_pdf
@@ -24,17 +24,7 @@ from microcred_shared.testing.kafka import publish_events, read_topic
 pytestmark = pytest.mark.integration
 
 
-def form(**changes: str) -> dict[str, str]:
-    fields = {
-        "competence_id": "digcomp-3-1",
-        "title": "Course on video editing",
-        "hours": "30",
-        "start_date": "2026-01-10",
-        "end_date": "2026-02-10",
-        "provider": "Open Learning Hub",
-        "kind": "course",
-    }
-    return {**fields, **changes}
+form = evidence_form
 
 
 async def upload(

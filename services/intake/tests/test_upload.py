@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from microcred_intake.testing import Harness
+from microcred_intake.testing import Harness, evidence_form
 from microcred_shared.contracts import topics
 from microcred_shared.demo import minimal_pdf
 from microcred_shared.testing.kafka import read_topic
@@ -18,20 +18,6 @@ from microcred_shared.testing.servers import Servers
 pytestmark = pytest.mark.integration
 
 PDF = minimal_pdf("evidence")
-
-
-def form(intake: Harness, **changes: str) -> dict[str, str]:
-    fields = {
-        "competence_id": "digcomp-3-1",
-        "title": "Course on video editing",
-        "hours": "30",
-        "start_date": "2026-01-10",
-        "end_date": "2026-02-10",
-        "provider": "Open Learning Hub",
-        "kind": "course",
-    }
-    fields.update(changes)
-    return {k: v for k, v in fields.items() if v != "<absent>"}
 
 
 async def upload(intake: Harness, data: dict[str, str], files: Any = "default") -> httpx.Response:
@@ -57,7 +43,7 @@ async def evidence_events(servers: Servers, intake: Harness, until_id: str) -> l
 
 
 async def test_upload_stores_file_record_and_event(intake: Harness, servers: Servers) -> None:
-    response = await upload(intake, form(intake, hours="12.5"))
+    response = await upload(intake, evidence_form(hours="12.5"))
 
     assert response.status_code == 201, response.text
     record = response.json()
@@ -105,7 +91,7 @@ async def test_bad_upload_is_refused_and_stores_nothing(
 ) -> None:
     changes, files = BAD_UPLOADS[case]
 
-    response = await upload(intake, form(intake, **changes), files)
+    response = await upload(intake, evidence_form(**changes), files)
 
     assert response.status_code == 422, response.text
     if case != "no file":
@@ -123,7 +109,7 @@ async def test_bad_upload_is_refused_and_stores_nothing(
         await client.close()
     # No event either: a good upload afterwards is the first and only event of the institution
     # (same learner, so same partition, so a refused upload's event would come before it).
-    good = (await upload(intake, form(intake))).json()
+    good = (await upload(intake, evidence_form())).json()
     events = await evidence_events(servers, intake, good["id"])
     assert [e["data"]["evidence_id"] for e in events] == [good["id"]]
 
@@ -131,7 +117,9 @@ async def test_bad_upload_is_refused_and_stores_nothing(
 async def test_too_large_file_is_refused_with_413(servers: Servers, intake: Harness) -> None:
     limit = intake.settings.max_file_bytes
     big = PDF + b"0" * (limit - len(PDF) + 1)
-    response = await upload(intake, form(intake), [("files", ("big.pdf", big, "application/pdf"))])
+    response = await upload(
+        intake, evidence_form(), [("files", ("big.pdf", big, "application/pdf"))]
+    )
     assert response.status_code == 413
     assert await intake.objects.keys() == []
 
@@ -139,7 +127,7 @@ async def test_too_large_file_is_refused_with_413(servers: Servers, intake: Harn
 async def test_upload_to_unknown_institution_is_404(intake: Harness) -> None:
     response = await intake.http.post(
         "/institutions/nowhere/evidence",
-        data=form(intake),
+        data=evidence_form(),
         files=[("files", ("c.pdf", PDF, "application/pdf"))],
         headers=intake.learner.auth,
     )
