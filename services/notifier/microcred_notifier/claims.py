@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from microcred_notifier.handlers import CLAIMED, SENT, Notifier, token_hash
-from microcred_notifier.policy import PrivacyTerms, SecondCheck
+from microcred_notifier.policy import PrivacyTerms, SecondCheck, default_terms
 from microcred_notifier.throttle import Throttle
 from microcred_shared.logging import get_logger
 from microcred_shared.mail import PermanentDeliveryError
@@ -99,9 +99,7 @@ class ClaimDesk:
             return None
         policies = self.notifier.policies
         settings = await policies.get(claim["institution_id"])
-        terms = settings.privacy_terms or await policies.current_terms(
-            claim["institution_id"], claim["institution_name"]
-        )
+        terms = settings.privacy_terms or default_terms(claim["institution_name"])
         return OpenClaim(claim, wanted, terms, settings.second_check)
 
     async def consent(self, opened: OpenClaim, terms_version: str, client: str) -> bool:

@@ -25,7 +25,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from microcred_notifier.policy import Policies, retry_delay
+from microcred_notifier.policy import ClaimSettings, Policies, retry_delay
 from microcred_notifier.settings import NotifierSettings
 from microcred_notifier.texts import gettext, long_date, render
 from microcred_shared.contracts import Envelope
@@ -222,9 +222,10 @@ class Notifier:
         credential_id = claim["_id"]
         generation = int(claim.get("generation", 1))
         notification_id = deterministic_event_id("claim-email", f"{credential_id}#{generation}")
-        valid_days = await self.policies.valid_days(claim["institution_id"])
+        settings = await self.policies.get(claim["institution_id"])
+        valid_days = settings.claim_valid_days or self.policies.default_valid_days
         expires_at = datetime.now(UTC) + timedelta(days=valid_days)
-        message = await self.compose(claim, token, notification_id, expires_at)
+        message = self.compose(claim, settings, token, notification_id, expires_at)
         held = {
             "_id": credential_id,
             "delivery.state": SENDING,
@@ -415,12 +416,16 @@ class Notifier:
     def claim_url(self, token: str) -> str:
         return f"{self.settings.public_url.rstrip('/')}/claim/{token}"
 
-    async def compose(
-        self, claim: Document, token: str, notification_id: str, expires_at: datetime
+    def compose(
+        self,
+        claim: Document,
+        settings: ClaimSettings,
+        token: str,
+        notification_id: str,
+        expires_at: datetime,
     ) -> EmailMessage:
         learner = claim["learner"]
         language = learner.get("locale", "en")
-        settings = await self.policies.get(claim["institution_id"])
         context = {
             "learner_name": learner["name"],
             "institution_name": claim["institution_name"],

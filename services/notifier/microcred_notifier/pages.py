@@ -38,6 +38,7 @@ from microcred_notifier.handlers import (
     reference,
 )
 from microcred_notifier.issuer_client import IssuerClient, IssuerUnavailableError, Verdict
+from microcred_notifier.policy import SecondCheck
 from microcred_notifier.texts import render
 from microcred_notifier.throttle import ThrottledError
 from microcred_notifier.wallet import (
@@ -223,12 +224,26 @@ def _csrf_ok(session: WalletSession, form: dict[str, Any]) -> bool:
 # --- claiming -------------------------------------------------------------------------------------
 
 
-async def _open(request: Request, pages: Pages, token: str) -> OpenClaim | Response:
+async def _open(
+    request: Request, pages: Pages, token: str, *, step: SecondCheck | None = None
+) -> OpenClaim | Response:
+    """The claim ``token`` opens, or the page that answers instead.
+
+    Without ``step``, a revoked credential's page; with it (a step of that second check), the
+    claim must be consented and of that check, or the browser goes back to the link's page.
+    """
     try:
         opened = await pages.desk.open(token, _client(request))
     except ThrottledError as exc:
         return _throttled(request, pages, exc)
-    return opened if opened is not None else _invalid_link(request, pages)
+    if opened is None:
+        return _invalid_link(request, pages)
+    if step is None:
+        if opened.revoked:
+            return await _claim_page(request, pages, opened, "claim_revoked.html.j2")
+    elif opened.revoked or not opened.consented or opened.second_check != step:
+        return see(f"/claim/{token}")
+    return opened
 
 
 async def _claim_page(
@@ -261,12 +276,9 @@ async def _claim_page(
 @router.get("/claim/continue", response_class=HTMLResponse)
 async def continue_claim(request: Request, pages: PagesDep) -> Response:
     """Back from signing in at intake (the account check): finish the claim begun before."""
-    token = request.cookies.get(CLAIM_COOKIE, "")
-    opened = await _open(request, pages, token)
+    opened = await _open(request, pages, request.cookies.get(CLAIM_COOKIE, ""), step="account")
     if isinstance(opened, Response):
         return opened
-    if opened.revoked or not opened.consented or opened.second_check != "account":
-        return see(f"/claim/{token}")
     session = await _session(request, pages)
     if session is None:
         return see(f"/wallet/sign-in?{urlencode({'next': '/claim/continue'})}")
@@ -288,8 +300,6 @@ async def claim_page(token: str, request: Request, pages: PagesDep) -> Response:
     opened = await _open(request, pages, token)
     if isinstance(opened, Response):
         return opened
-    if opened.revoked:
-        return await _claim_page(request, pages, opened, "claim_revoked.html.j2")
     if opened.consented and opened.second_check == "email_code":
         return await _claim_page(request, pages, opened, "claim_code.html.j2")
     return await _claim_page(request, pages, opened, "claim_consent.html.j2")
@@ -301,8 +311,6 @@ async def consent(token: str, request: Request, pages: PagesDep) -> Response:
     opened = await _open(request, pages, token)
     if isinstance(opened, Response):
         return opened
-    if opened.revoked:
-        return await _claim_page(request, pages, opened, "claim_revoked.html.j2")
     form = await _form(request)
     if _one(form, "agree") != "yes":
         return await _claim_page(
@@ -382,11 +390,9 @@ async def _hand_over(
 @router.post("/claim/{token}/code", response_class=HTMLResponse)
 async def enter_code(token: str, request: Request, pages: PagesDep) -> Response:
     """The one-time code the learner was e-mailed."""
-    opened = await _open(request, pages, token)
+    opened = await _open(request, pages, token, step="email_code")
     if isinstance(opened, Response):
         return opened
-    if opened.revoked or opened.second_check != "email_code" or not opened.consented:
-        return see(f"/claim/{token}")
     form = await _form(request)
     try:
         await pages.desk.check_code(opened, _one(form, "code"), _client(request))
@@ -406,11 +412,9 @@ async def enter_code(token: str, request: Request, pages: PagesDep) -> Response:
 
 @router.post("/claim/{token}/code/new", response_class=HTMLResponse)
 async def new_code(token: str, request: Request, pages: PagesDep) -> Response:
-    opened = await _open(request, pages, token)
+    opened = await _open(request, pages, token, step="email_code")
     if isinstance(opened, Response):
         return opened
-    if opened.revoked or opened.second_check != "email_code" or not opened.consented:
-        return see(f"/claim/{token}")
     return await _second_check(request, pages, opened)
 
 

@@ -163,12 +163,6 @@ class Policies:
             > 0
         )
 
-    async def valid_days(self, institution_id: str) -> int:
-        return (await self.get(institution_id)).claim_valid_days or self.default_valid_days
-
-    async def current_terms(self, institution_id: str, institution_name: str) -> PrivacyTerms:
-        return (await self.get(institution_id)).privacy_terms or default_terms(institution_name)
-
 
 def retry_delay(attempt: int, first_seconds: float, longest_seconds: float) -> float:
     """The wait after failed attempt ``attempt`` (1, 2, …): doubling from the first, capped."""

@@ -35,19 +35,9 @@ SHAREABLE: tuple[str, ...] = (
     "stacked",
     "evidence",
 )
-#: Shown unless the learner unticks them: what an employer needs, nothing that reaches the person.
-DEFAULT_SHARED = frozenset(
-    {
-        "learner_name",
-        "description",
-        "learning_outcomes",
-        "workload",
-        "levels",
-        "assessment",
-        "participation",
-        "stacked",
-    }
-)
+#: Shown unless the learner unticks them: what an employer needs, nothing that reaches the person
+#: (an address) or tells more than the credential's purpose (the evidence, the dates).
+DEFAULT_SHARED = frozenset(SHAREABLE) - {"learner_email", "activity_period", "evidence"}
 SHARES_PER_CREDENTIAL = 50
 LINKEDIN_ADD = "https://www.linkedin.com/profile/add"
 
