@@ -15,7 +15,7 @@ export UV_PYTHON := python3.11
 PACKAGES := microcred_shared microcred_intake microcred_review microcred_accounting \
 	microcred_issuer microcred_notifier rule_based_reviewer
 
-.PHONY: up down status test lint format demo install clean help bench chromium vc-verifier
+.PHONY: up down status test lint format demo install clean help bench chaos chromium vc-verifier
 
 help:
 	@echo "make up      run the platform on the embedded stack (Kafka, SecantusDB, SeaweedFS, SMTP sink)"
@@ -23,6 +23,7 @@ help:
 	@echo "make lint    ruff, mypy and pip-audit"
 	@echo "make demo    walk one learner through the running platform (writes demo-output/)"
 	@echo "make down    stop everything 'make up' started in the background"
+	@echo "make chaos   kill and restart every component while evidence flows; prints what was lost or duplicated"
 	@echo "make bench   benchmarks (bench/README.md): intake's memory during a 50 MiB upload, a 10,000-decision ledger run, signing and verifying rates, the end-to-end pipeline"
 
 $(UV):
@@ -84,6 +85,12 @@ bench: install
 	@$(VENV)/bin/python bench/ledger_run.py
 	@$(VENV)/bin/python bench/signing.py
 	@$(VENV)/bin/python bench/pipeline.py
+
+# Fault injection (microcred_shared.testing.chaos): ten learners per fault, every fault in turn;
+# the test suite runs the same with three (tests/chaos). Exits non-zero on anything lost or
+# duplicated, or a fault that did not recover.
+chaos: install
+	@$(VENV)/bin/python -m microcred_shared.testing.chaos --output bench/results/chaos.json
 
 lint: install
 	@$(VENV)/bin/ruff check .

@@ -6,13 +6,16 @@ kept), then talks to the relay, then records the outcome with its event (the out
 credential-issued finds the claim sent and sends nothing; a notifier killed mid-send leaves the
 lease, which expires and is taken again by the periodic round, so the e-mail still goes out once.
 
-The one gap no SMTP client can close (RFC 1047): a crash after the relay accepted the message and
-before the claim records it sends it again on restart. The Message-ID stays the same, so a relay
+Once the relay has accepted the message, recording that is retried through a database outage for
+as long as the lease holds: a record given up there would expire the lease and send the e-mail
+again. The one gap no SMTP client can close (RFC 1047): a crash after the relay accepted the
+message and before the claim records it sends it again on restart. The Message-ID stays the same, so a relay
 or a mail client can drop the copy; the later link is the one that works.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -23,7 +26,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from microcred_notifier.policy import ClaimSettings, Policies, retry_delay
 from microcred_notifier.settings import NotifierSettings
@@ -55,6 +58,8 @@ UNSENT, SENT, CLAIMED, FAILED, WITHHELD = "unsent", "sent", "claimed", "failed",
 DUE, SENDING, DELIVERED, GAVE_UP = "due", "sending", "delivered", "gave_up"
 #: Claims whose link may be (re)sent.
 RESENDABLE = (SENT, FAILED)
+#: Pause between tries to record an accepted e-mail while the database cannot be reached.
+RECORD_RETRY_SECONDS = 0.5
 
 
 def token_hash(token: str) -> str:
@@ -265,10 +270,32 @@ class Notifier:
                 "delivery.error": None,
             }
         )
-        await self.claims.update_one(held, update)
+        await self._record_accepted(held, update, lease_until)
         log.info(
             "claim.emailed", credential_id=credential_id, attempt=claim["delivery"]["attempts"]
         )
+
+    async def _record_accepted(
+        self, held: Document, update: Document, lease_until: datetime
+    ) -> None:
+        """Record an e-mail the relay accepted, retrying while the database is away.
+
+        Giving up here would let the lease expire with the claim still ``sending``, and the next
+        round would send the e-mail a second time. Only when the lease is about to run out is
+        the failure raised: another round may take the claim from then on in any case.
+        """
+        while True:
+            try:
+                await self.claims.update_one(held, update)
+            except ConnectionFailure as unreachable:
+                if datetime.now(UTC) + timedelta(seconds=RECORD_RETRY_SECONDS) >= lease_until:
+                    raise
+                log.warning(
+                    "claim.record_retried", credential_id=held["_id"], reason=str(unreachable)
+                )
+                await asyncio.sleep(RECORD_RETRY_SECONDS)
+            else:
+                return
 
     async def _retry_later(
         self, claim: Document, held: Document, notification_id: str, reason: str

@@ -70,10 +70,13 @@ class OwnProcess:
                     f"its log ({component.log_file}) ends with:\n{log_tail(component.log_file)}"
                 )
             try:
-                if await component.health():
-                    return
-            except Exception:  # noqa: BLE001, S110 - not healthy yet
-                pass
+                healthy = await component.health()
+            except Exception:  # noqa: BLE001 - not healthy yet
+                healthy = False
+            if healthy:
+                if component.after_start is not None:
+                    await component.after_start()
+                return
             if time.monotonic() >= deadline:
                 await self.kill()
                 raise StartupError(

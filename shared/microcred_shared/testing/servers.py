@@ -165,27 +165,32 @@ def free_ports_config(data_dir: Path) -> StackConfig:
     return StackConfig(data_dir=data_dir, **ports)  # type: ignore[arg-type]
 
 
+def stack_servers(cfg: StackConfig) -> Servers:
+    """The servers of an embedded stack configured by ``cfg`` (started, or about to be)."""
+    return Servers(
+        mode="embedded",
+        kafka_bootstrap=cfg.kafka_bootstrap,
+        mongodb_uri=cfg.mongodb_uri,
+        s3_endpoint=cfg.s3_endpoint,
+        s3_access_key=DEVELOPMENT_S3_ACCESS_KEY,
+        s3_secret_key=DEVELOPMENT_S3_SECRET_KEY,
+        smtp_host=cfg.host,
+        smtp_port=cfg.smtp_port,
+        mail=MaildirReader(cfg.maildir),
+        stack=cfg,
+        kafka_principals=KafkaPrincipals(
+            admin=cfg.kafka_secrets().admin(), platform=cfg.kafka_platform_credentials()
+        ),
+    )
+
+
 @contextmanager
 def embedded_servers() -> Iterator[Servers]:
     data_dir = Path(tempfile.mkdtemp(prefix="microcred-stack-"))
     cfg = free_ports_config(data_dir)
     try:
         control.start_group(cfg, "infra")
-        yield Servers(
-            mode="embedded",
-            kafka_bootstrap=cfg.kafka_bootstrap,
-            mongodb_uri=cfg.mongodb_uri,
-            s3_endpoint=cfg.s3_endpoint,
-            s3_access_key=DEVELOPMENT_S3_ACCESS_KEY,
-            s3_secret_key=DEVELOPMENT_S3_SECRET_KEY,
-            smtp_host=cfg.host,
-            smtp_port=cfg.smtp_port,
-            mail=MaildirReader(cfg.maildir),
-            stack=cfg,
-            kafka_principals=KafkaPrincipals(
-                admin=cfg.kafka_secrets().admin(), platform=cfg.kafka_platform_credentials()
-            ),
-        )
+        yield stack_servers(cfg)
     finally:
         control.stop_group(cfg, "services")
         control.stop_group(cfg, "infra")
