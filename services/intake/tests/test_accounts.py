@@ -12,8 +12,10 @@ from email.message import EmailMessage
 
 import httpx
 import pytest
+from argon2 import PasswordHasher, extract_parameters
 from joserfc.jwk import KeySet
 
+from microcred_intake.accounts import hasher
 from microcred_intake.testing import Harness
 from microcred_shared.auth import InvalidTokenError, verify_token
 from microcred_shared.demo import minimal_pdf, plain_text, wait_for
@@ -257,3 +259,26 @@ async def test_reset_requests_are_limited(intake: Harness) -> None:
     ]
     assert set(statuses[:-1]) == {202}
     assert statuses[-1] == 429
+
+
+async def test_a_password_hashed_at_the_old_cost_still_signs_in_and_is_rehashed(
+    intake: Harness,
+) -> None:
+    # Hashes made before intake moved to OWASP's cost: the library's default (64 MiB, 4 lanes).
+    learner = await intake.new_learner()
+    old = PasswordHasher().hash("a-long-password-1")
+    client, database = await intake.database()
+    try:
+        await database["users"].update_one(
+            {"_id": learner.user_id}, {"$set": {"password_hash": old}}
+        )
+        assert (await token_for(intake, learner.email, "a-long-password-1")).status_code == 200
+        user = await database["users"].find_one({"_id": learner.user_id})
+    finally:
+        await client.close()
+    assert user is not None
+    stored = extract_parameters(user["password_hash"])
+    assert (stored.memory_cost, stored.time_cost, stored.parallelism) == (19 * 1024, 2, 1)
+    assert hasher.verify(user["password_hash"], "a-long-password-1")
+    # A wrong password does not match the new hash either.
+    assert (await token_for(intake, learner.email, "not-the-password")).status_code == 401
