@@ -39,12 +39,13 @@ log = get_logger(__name__)
 
 # Argon2id with OWASP's recommended cost (19 MiB, two passes, one lane) rather than the library's
 # default (RFC 9106's second choice: 64 MiB, three passes, four lanes). A hash holds its memory
-# while it runs, and at 64 MiB eight sign-ups at once took intake past 500 MiB. At most
-# HASHING_SLOTS hashes run at once per process; a hash made with other parameters still verifies,
-# and is made again with these at the next sign-in.
+# while it runs: at 64 MiB, eight sign-ups at once took intake past 500 MiB. One hash runs at a
+# time per process (about 20 ms of CPU each here, so some 50 sign-ins a second per instance; more
+# instances for more), which keeps intake under its 150 MB budget. A hash made with other
+# parameters still verifies, and is made again with these at the next sign-in.
 hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-HASHING_SLOTS = 2
-# Its own threads, so waiting sign-ups queue here and not in the pool S3 transfers use.
+HASHING_SLOTS = 1
+# Its own thread, so waiting sign-ins queue here and not in the pool S3 transfers use.
 _hashing = ThreadPoolExecutor(max_workers=HASHING_SLOTS, thread_name_prefix="argon2")
 
 Password = Annotated[str, StringConstraints(min_length=10, max_length=128)]
