@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import struct
+import subprocess
+import sys
 import zlib
 from datetime import UTC, datetime
 from io import BytesIO
@@ -475,3 +477,18 @@ def test_the_certificate_is_deterministic_and_the_qr_gets_the_url(
     monkeypatch.setattr(certificate_module, "qr_png", spy)
     certificate_pdf(credential, PUBLIC_URL + "/")
     assert payloads == [verification_url(PUBLIC_URL, credential["id"])]
+
+
+def test_the_issuer_starts_without_the_pdf_library() -> None:
+    # fpdf2 (with fontTools and numpy) is ~45 MiB the signing path never needs; a PDF loads it.
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, microcred_issuer.bootstrap; print('fpdf' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False", loaded.stderr

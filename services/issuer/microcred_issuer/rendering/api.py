@@ -21,7 +21,6 @@ from starlette.concurrency import run_in_threadpool
 
 from microcred_issuer.handlers import Issuer
 from microcred_issuer.rendering.badge import baked_badge
-from microcred_issuer.rendering.certificate import certificate_pdf
 from microcred_issuer.rendering.labels import DEFAULT_LANGUAGE, LABELS
 from microcred_shared.http import ProblemError, from_app_state
 from microcred_shared.mongo import Document
@@ -148,6 +147,10 @@ async def certificate(
     accept_language: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The credential's PDF certificate: every element, and a QR code to its verification page."""
+    # fpdf2, with the fontTools and numpy it loads, is some 45 MiB of memory the issuer's signing
+    # never needs: it is imported by the first PDF asked for, not at start.
+    from microcred_issuer.rendering.certificate import certificate_pdf  # noqa: PLC0415
+
     document = await _stored(issuer, credential_id)
     status, since = _status(document)
     language = _language(lang, accept_language)
