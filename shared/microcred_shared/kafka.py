@@ -278,12 +278,15 @@ def subscribe(
     handler: Handler[P],
     *,
     group_id: str,
+    consumers: int = 1,
 ) -> None:
     """Consume ``payload_type``'s topic with ``handler``; invalid records go to its dead letters.
 
     The consumer group starts from the earliest record, so nothing published before the group
     first joined is missed. The envelope model is the handler's declared payload, so FastStream
-    validates it and the AsyncAPI document shows it.
+    validates it and the AsyncAPI document shows it. ``consumers`` above one joins that many
+    consumers to the group from this process, each handling its partitions' records in order,
+    so that one partition's wait for the database is another's turn.
     """
     topic = payload_type.topic
     # Declared so that the dead-letter topic appears in the AsyncAPI document.
@@ -303,6 +306,7 @@ def subscribe(
         decoder=decode_json,
         title=f"{topic}:{group_id}",
         description=(payload_type.__doc__ or "").strip().splitlines()[0],
+        max_workers=consumers,
     )(consume)
 
 

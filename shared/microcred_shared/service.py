@@ -126,6 +126,7 @@ class Wiring:
             payload_type,
             handler,
             group_id=consumer_group(self.settings.consumer_group, payload_type.topic),
+            consumers=self.settings.kafka_consumers_per_topic,
         )
 
     def app(

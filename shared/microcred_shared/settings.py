@@ -61,6 +61,17 @@ class ServiceSettings(BaseSettings):
         description="How often clients refresh metadata (how soon new topics are seen).",
     )
 
+    kafka_consumers_per_topic: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description=(
+            "Consumers of each subscribed topic in this process, sharing its partitions: records "
+            "of one partition are still handled one at a time, in order, while those of others "
+            "go on meanwhile. More than the topic's partitions leaves the extra ones idle."
+        ),
+    )
+
     mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27517/?retryWrites=false")
     mongodb_database: str = ""
 

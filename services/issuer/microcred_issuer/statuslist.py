@@ -33,6 +33,7 @@ the same version race harmlessly: the stored copy is only replaced if it is olde
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import gzip
@@ -40,10 +41,11 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -134,6 +136,8 @@ class StatusLists:
     public_url: str
     did_of: Callable[[str], str]
     rollover_at: int = ROLLOVER_AT
+    #: Lists known to exist (none is ever removed): no upsert per credential to make sure.
+    _known_lists: set[str] = field(default_factory=set, init=False, repr=False)
 
     @property
     def lists(self) -> Any:
@@ -178,19 +182,18 @@ class StatusLists:
 
         Random rather than sequential: neighbouring indices would tell which credentials were
         issued together. Calling again for the same award (a redelivery, or a race with one)
-        returns the same entries.
+        returns the same entries. The lists of the two purposes are allocated side by side.
         """
-        return {p: await self._allocate(institution_id, p, award_id) for p in PURPOSES}
+        allocated = await asyncio.gather(
+            *(self._allocate(institution_id, p, award_id) for p in PURPOSES)
+        )
+        return dict(zip(PURPOSES, allocated, strict=True))
 
     async def _allocate(self, institution_id: str, purpose: Purpose, award_id: str) -> StatusEntry:
-        existing = await self._allocated(institution_id, purpose, award_id)
-        if existing is not None:
-            return existing
-        await self._ensure_list(institution_id, purpose, 0)
-        first: Document = await self.lists.find_one(
-            {"_id": self._list_id(institution_id, purpose, 0)}, {"open_list": 1}
-        )
-        number = int(first.get("open_list", 0))
+        # Three round trips in the usual case: the open list (made if need be), the entry, the
+        # count. A redelivered award is found by the entry's unique award index, not looked up
+        # first: the common case is a new award.
+        number = await self._open_list(institution_id, purpose)
         list_id = self._list_id(institution_id, purpose, number)
         await self._ensure_list(institution_id, purpose, number)
         for _ in range(ALLOCATION_ATTEMPTS):
@@ -207,7 +210,8 @@ class StatusLists:
                     }
                 )
             except DuplicateKeyError:
-                # The index is taken, or the award got one meanwhile (a concurrent redelivery).
+                # The award has its entry already (a redelivery, or a race with one), or the
+                # index is taken.
                 existing = await self._allocated(institution_id, purpose, award_id)
                 if existing is not None:
                     return existing
@@ -218,6 +222,23 @@ class StatusLists:
         # the retry of the event allocate there.
         await self._open_next(institution_id, purpose, number)
         raise StatusListFullError(f"no free index found in status list {list_id}")
+
+    async def _open_list(self, institution_id: str, purpose: Purpose) -> int:
+        """The number of the list new entries go to, kept by list 0 (made here if need be)."""
+        try:
+            head: Document = await self.lists.find_one_and_update(
+                {"_id": self._list_id(institution_id, purpose, 0)},
+                {"$setOnInsert": self._new_list(institution_id, purpose, 0)},
+                projection={"open_list": 1},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:  # a concurrent upsert made it first
+            head = await self.lists.find_one(
+                {"_id": self._list_id(institution_id, purpose, 0)}, {"open_list": 1}
+            )
+        self._known_lists.add(self._list_id(institution_id, purpose, 0))
+        return int(head.get("open_list", 0))
 
     async def _allocated(
         self, institution_id: str, purpose: Purpose, award_id: str
@@ -234,9 +255,12 @@ class StatusLists:
         A crash between the entry and its count leaves the count one short: the list takes one
         more credential than planned, which only matters to nobody.
         """
-        list_id = self._list_id(institution_id, purpose, number)
-        await self.lists.update_one({"_id": list_id}, {"$inc": {"allocated": 1}})
-        counted: Document = await self.lists.find_one({"_id": list_id}, {"allocated": 1})
+        counted: Document = await self.lists.find_one_and_update(
+            {"_id": self._list_id(institution_id, purpose, number)},
+            {"$inc": {"allocated": 1}},
+            projection={"allocated": 1},
+            return_document=ReturnDocument.AFTER,
+        )
         if int(counted.get("allocated", 0)) >= self.rollover_at:
             await self._open_next(institution_id, purpose, number)
 
@@ -247,24 +271,31 @@ class StatusLists:
             {"$set": {"open_list": number + 1}},
         )
 
+    @staticmethod
+    def _new_list(institution_id: str, purpose: Purpose, number: int) -> Document:
+        return {
+            "institution_id": institution_id,
+            "purpose": purpose,
+            "list_number": number,
+            "set_bits": [],
+            "version": 0,
+            "allocated": 0,
+            **({"open_list": 0} if number == 0 else {}),
+        }
+
     async def _ensure_list(self, institution_id: str, purpose: Purpose, number: int) -> None:
+        """Make the list if it does not exist; a list once made is never removed, so remember."""
+        list_id = self._list_id(institution_id, purpose, number)
+        if list_id in self._known_lists:
+            return
         # A concurrent upsert may create it first: either way it exists.
         with contextlib.suppress(DuplicateKeyError):
             await self.lists.update_one(
-                {"_id": self._list_id(institution_id, purpose, number)},
-                {
-                    "$setOnInsert": {
-                        "institution_id": institution_id,
-                        "purpose": purpose,
-                        "list_number": number,
-                        "set_bits": [],
-                        "version": 0,
-                        "allocated": 0,
-                        **({"open_list": 0} if number == 0 else {}),
-                    }
-                },
+                {"_id": list_id},
+                {"$setOnInsert": self._new_list(institution_id, purpose, number)},
                 upsert=True,
             )
+        self._known_lists.add(list_id)
 
     def entries_for(
         self, institution_id: str, entries: Mapping[Purpose, StatusEntry]
