@@ -225,20 +225,22 @@ class StatusLists:
 
     async def _open_list(self, institution_id: str, purpose: Purpose) -> int:
         """The number of the list new entries go to, kept by list 0 (made here if need be)."""
-        try:
-            head: Document = await self.lists.find_one_and_update(
-                {"_id": self._list_id(institution_id, purpose, 0)},
-                {"$setOnInsert": self._new_list(institution_id, purpose, 0)},
-                projection={"open_list": 1},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        except DuplicateKeyError:  # a concurrent upsert made it first
-            head = await self.lists.find_one(
-                {"_id": self._list_id(institution_id, purpose, 0)}, {"open_list": 1}
-            )
-        self._known_lists.add(self._list_id(institution_id, purpose, 0))
-        return int(head.get("open_list", 0))
+        list_id = self._list_id(institution_id, purpose, 0)
+        for _ in range(ALLOCATION_ATTEMPTS):
+            try:
+                head: Document | None = await self.lists.find_one_and_update(
+                    {"_id": list_id},
+                    {"$setOnInsert": self._new_list(institution_id, purpose, 0)},
+                    projection={"open_list": 1},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:  # a concurrent upsert made it first: read it again
+                continue
+            if head is not None:
+                self._known_lists.add(list_id)
+                return int(head.get("open_list", 0))
+        raise StatusListFullError(f"status list {list_id} could not be made or read")
 
     async def _allocated(
         self, institution_id: str, purpose: Purpose, award_id: str
