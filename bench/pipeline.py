@@ -43,13 +43,12 @@ import json
 import math
 import os
 import platform
-import signal
 import statistics
 import sys
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -83,6 +82,7 @@ from microcred_shared.stack.config import SERVICES, StackConfig
 from microcred_shared.stack.daemon import running_pid
 from microcred_shared.stack.smtp_sink import read_messages
 from microcred_shared.testing.kafka import client_options
+from microcred_shared.testing.reviewer import provision_reviewer, reviewer_process
 from microcred_shared.testing.servers import Servers, embedded_servers
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -97,7 +97,6 @@ ISSUANCE_SHARE = 0.8
 EXTERNAL_REVIEW = {"mode": "external", "second_approval_above_hours": None}
 #: The provider ``PlatformClient.upload`` names: the one the rule-based reviewer is told to trust.
 TRUSTED_PROVIDER = "Open Learning Hub"
-BIN = Path(sys.executable).parent
 PHASES = ("full", "half")
 
 
@@ -289,67 +288,6 @@ async def show_progress(timeline: Timeline, label: str, learners: set[str], evid
         )
         sys.stdout.flush()
         await asyncio.sleep(1)
-
-
-async def provision_reviewer(servers: Servers, institution_id: str) -> dict[str, str]:
-    """``REVIEWER_KAFKA_*`` variables from ``microcred kafka reviewer`` (its own principal)."""
-    admin = servers.kafka
-    if admin.credentials is None:
-        kafka = servers.kafka_platform.settings_env()
-        return {k.replace("MICROCRED_KAFKA_", "REVIEWER_KAFKA_"): v for k, v in kafka.items()}
-    process = await asyncio.create_subprocess_exec(
-        str(BIN / "microcred"),
-        "kafka",
-        "reviewer",
-        institution_id,
-        env={
-            **os.environ,
-            "MICROCRED_KAFKA_ADMIN_BOOTSTRAP_SERVERS": admin.bootstrap_servers,
-            "MICROCRED_KAFKA_ADMIN_SECURITY_PROTOCOL": admin.credentials.security_protocol,
-            "MICROCRED_KAFKA_ADMIN_SASL_MECHANISM": admin.credentials.mechanism,
-            "MICROCRED_KAFKA_ADMIN_SASL_USERNAME": admin.credentials.username,
-            "MICROCRED_KAFKA_ADMIN_SASL_PASSWORD": admin.credentials.password,
-        },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"microcred kafka reviewer failed: {stderr.decode()}")
-    credentials = json.loads(stdout)
-    return {
-        "REVIEWER_KAFKA_BOOTSTRAP_SERVERS": credentials["bootstrap_servers"],
-        "REVIEWER_KAFKA_SECURITY_PROTOCOL": credentials["security_protocol"],
-        "REVIEWER_KAFKA_SASL_MECHANISM": credentials["sasl_mechanism"],
-        "REVIEWER_KAFKA_SASL_USERNAME": credentials["username"],
-        "REVIEWER_KAFKA_SASL_PASSWORD": credentials["password"],
-    }
-
-
-@contextlib.asynccontextmanager
-async def reviewer_process(env: Mapping[str, str], log: Path) -> AsyncIterator[int]:
-    """``python -m rule_based_reviewer`` until the block ends (its pid), then SIGTERM."""
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "rule_based_reviewer",
-            env={**os.environ, **env},
-            stdout=output,
-            stderr=output,
-        )
-        try:
-            yield process.pid
-            if process.returncode is not None:
-                raise RuntimeError(f"the reviewer exited early; see {log}")
-        finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(process.wait(), 20)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
 
 
 async def run_phase(

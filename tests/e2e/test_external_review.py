@@ -10,14 +10,7 @@ provider is sent back to the learner with the reviewer's reason.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import os
-import signal
-import sys
 import uuid
-from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +23,7 @@ from microcred_shared.contracts import topics
 from microcred_shared.demo import Account, PlatformClient, demo_institution, minimal_pdf, wait_for
 from microcred_shared.testing.kafka import read_topic
 from microcred_shared.testing.plugin import Platform
-from microcred_shared.testing.servers import Servers
+from microcred_shared.testing.reviewer import provision_reviewer, reviewer_process
 from tests.e2e.journey import (
     COMPETENCE,
     Journey,
@@ -44,74 +37,6 @@ pytestmark = pytest.mark.e2e
 EXTERNAL_REVIEW = {"mode": "external", "second_approval_above_hours": None}
 #: The provider PlatformClient.upload names.
 TRUSTED = "Open Learning Hub"
-BIN = Path(sys.executable).parent
-
-
-async def provision_reviewer(servers: Servers, institution_id: str) -> dict[str, str]:
-    """``REVIEWER_*`` variables connecting the reviewer as ``microcred kafka reviewer`` says.
-
-    Against a broker that does not authenticate (servers named by the environment, plaintext)
-    there is no principal to provision: the reviewer then connects as the platform does.
-    """
-    admin = servers.kafka
-    if admin.credentials is None:
-        kafka = servers.kafka_platform.settings_env()
-        return {
-            name.replace("MICROCRED_KAFKA_", "REVIEWER_KAFKA_"): value
-            for name, value in kafka.items()
-        }
-    process = await asyncio.create_subprocess_exec(
-        str(BIN / "microcred"),
-        "kafka",
-        "reviewer",
-        institution_id,
-        env={
-            **os.environ,
-            "MICROCRED_KAFKA_ADMIN_BOOTSTRAP_SERVERS": admin.bootstrap_servers,
-            "MICROCRED_KAFKA_ADMIN_SECURITY_PROTOCOL": admin.credentials.security_protocol,
-            "MICROCRED_KAFKA_ADMIN_SASL_MECHANISM": admin.credentials.mechanism,
-            "MICROCRED_KAFKA_ADMIN_SASL_USERNAME": admin.credentials.username,
-            "MICROCRED_KAFKA_ADMIN_SASL_PASSWORD": admin.credentials.password,
-        },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await process.communicate()
-    assert process.returncode == 0, stderr.decode()
-    credentials = json.loads(stdout)
-    assert credentials["username"] == f"reviewer-{institution_id}"
-    return {
-        "REVIEWER_KAFKA_BOOTSTRAP_SERVERS": credentials["bootstrap_servers"],
-        "REVIEWER_KAFKA_SECURITY_PROTOCOL": credentials["security_protocol"],
-        "REVIEWER_KAFKA_SASL_MECHANISM": credentials["sasl_mechanism"],
-        "REVIEWER_KAFKA_SASL_USERNAME": credentials["username"],
-        "REVIEWER_KAFKA_SASL_PASSWORD": credentials["password"],
-    }
-
-
-@contextlib.asynccontextmanager
-async def reviewer_process(env: Mapping[str, str], log: Path) -> AsyncIterator[None]:
-    """``python -m rule_based_reviewer`` until the block ends, then SIGTERM (a clean stop)."""
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "rule_based_reviewer",
-            env={**os.environ, **env},
-            stdout=output,
-            stderr=output,
-        )
-        try:
-            yield
-            assert process.returncode is None, log.read_text()
-        finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(process.wait(), 20)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
 
 
 async def upload_from(
@@ -150,6 +75,9 @@ async def test_an_external_reviewer_approves_and_the_credential_is_issued(
             "REVIEWER_INSTITUTION_ID": institution,
             "REVIEWER_TRUSTED_PROVIDERS": f"{TRUSTED}, Coursera",
         }
+        if platform.servers.kafka.credentials is not None:
+            # Its own principal, the one the broker's ACLs confine to its topics.
+            assert env["REVIEWER_KAFKA_SASL_USERNAME"] == f"reviewer-{institution}"
         async with reviewer_process(env, tmp_path / "reviewer.log"):
             learner = await client.register(
                 institution,

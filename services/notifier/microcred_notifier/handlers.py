@@ -9,8 +9,8 @@ lease, which expires and is taken again by the periodic round, so the e-mail sti
 Once the relay has accepted the message, recording that is retried through a database outage for
 as long as the lease holds: a record given up there would expire the lease and send the e-mail
 again. The one gap no SMTP client can close (RFC 1047): a crash after the relay accepted the
-message and before the claim records it sends it again on restart. The Message-ID stays the same, so a relay
-or a mail client can drop the copy; the later link is the one that works.
+message and before the claim records it sends it again on restart. The Message-ID stays the
+same, so a relay or a mail client can drop the copy; the later link is the one that works.
 """
 
 from __future__ import annotations
