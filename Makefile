@@ -24,7 +24,7 @@ help:
 	@echo "make demo    walk one learner through the running platform (writes demo-output/)"
 	@echo "make down    stop everything 'make up' started in the background"
 	@echo "make chaos   kill and restart every component while evidence flows; prints what was lost or duplicated"
-	@echo "make bench   benchmarks (bench/README.md): intake's memory during a 50 MiB upload, a 10,000-decision ledger run, signing and verifying rates, the end-to-end pipeline"
+	@echo "make bench   benchmarks (bench/README.md): intake's memory during a 50 MiB upload, a 10,000-decision ledger run, signing and verifying rates, the end-to-end pipeline, one vs two instances per service"
 
 $(UV):
 	@python3 -m venv $(BOOTSTRAP)
@@ -84,7 +84,8 @@ bench: install
 	@$(VENV)/bin/python bench/upload_memory.py
 	@$(VENV)/bin/python bench/ledger_run.py
 	@$(VENV)/bin/python bench/signing.py
-	@$(VENV)/bin/python bench/pipeline.py
+	@$(VENV)/bin/python bench/pipeline.py --learners 100 --issuance 300
+	@$(VENV)/bin/python bench/scaling.py
 
 # Fault injection (microcred_shared.testing.chaos): ten learners per fault, every fault in turn;
 # the test suite runs the same with three (tests/chaos). Exits non-zero on anything lost or
