@@ -28,6 +28,7 @@ from microcred_shared.contracts.envelope import Envelope, envelope_type
 from microcred_shared.contracts.topics import dead_letter, institution_of_review_topic
 from microcred_shared.kafka_auth import KafkaConnection
 from microcred_shared.logging import get_logger
+from microcred_shared.metrics import DEAD_LETTERED, kafka_middleware
 from microcred_shared.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -96,7 +97,8 @@ def make_broker(settings: ServiceSettings, *, description: str = "") -> KafkaBro
         allow_auto_create_topics=False,
         metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
         graceful_timeout=10.0,
-        middlewares=[DeadLetterMiddleware],
+        # Metrics outermost: a record dead-lettered still counts as received and handled.
+        middlewares=[kafka_middleware(settings), DeadLetterMiddleware],
         # Through the standard library, so FastStream's lines get the service's log format.
         logger=logging.getLogger(f"microcred.{settings.service_name}.kafka"),
     )
@@ -167,6 +169,7 @@ class KafkaEventPublisher:
         await self._broker.publish(
             value, topic=dead_letter(topic), key=key, headers=dead_letter_headers(reason, topic)
         )
+        DEAD_LETTERED.labels(topic).inc()
 
 
 Handler = Callable[[Envelope[P]], Awaitable[None]]
@@ -244,6 +247,7 @@ class DeadLetterMiddleware(BaseMiddleware):
                     offset=str(record.offset),
                 ),
             )
+            DEAD_LETTERED.labels(record.topic).inc()
             return None
 
 

@@ -13,9 +13,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import PlainTextResponse
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -24,6 +26,7 @@ from microcred_shared.contracts import EventPayload
 from microcred_shared.http import ReadinessCheck, health_router, install_problem_handlers
 from microcred_shared.kafka import Handler, KafkaEventPublisher, P, make_broker, subscribe
 from microcred_shared.logging import get_logger
+from microcred_shared.metrics import REGISTRY, LagProbe, Subscription
 from microcred_shared.mongo import Document, make_mongo_client, ping, service_database
 from microcred_shared.outbox import OutboxRelay
 from microcred_shared.s3 import ObjectStore
@@ -114,6 +117,8 @@ class Wiring:
     publisher: KafkaEventPublisher
     mongo: AsyncMongoClient[Document]
     database: AsyncDatabase[Document]
+    #: What ``subscribe`` subscribed: the consumer lag metric's topics and groups.
+    subscriptions: list[Subscription] = field(default_factory=list)
 
     def subscribe(self, payload_type: type[P], handler: Handler[P]) -> None:
         """Consume ``payload_type`` in the service's consumer group for that topic.
@@ -121,13 +126,15 @@ class Wiring:
         One group per service and topic: a service's consumers of different topics then never
         make each other rebalance when one of them joins or leaves.
         """
+        group = consumer_group(self.settings.consumer_group, payload_type.topic)
         subscribe(
             self.broker,
             payload_type,
             handler,
-            group_id=consumer_group(self.settings.consumer_group, payload_type.topic),
+            group_id=group,
             consumers=self.settings.kafka_consumers_per_topic,
         )
+        self.subscriptions.append(Subscription(payload_type.topic, group))
 
     def app(
         self,
@@ -152,9 +159,15 @@ class Wiring:
             object_store=object_store,
             on_start=on_start,
             extra_checks=extra_checks or {},
-            periodic=periodic,
+            periodic=[*periodic, self._lag_probe()],
         )
         return create_app(runtime, title=title, description=description, routers=routers)
+
+    def _lag_probe(self) -> PeriodicTask:
+        probe = LagProbe(self.settings, tuple(self.subscriptions))
+        return PeriodicTask(
+            "consumer-lag", self.settings.metrics_lag_interval_seconds, probe.refresh
+        )
 
 
 def consumer_group(service_group: str, topic: str) -> str:
@@ -195,6 +208,15 @@ def create_app(
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.include_router(health_router(runtime.readiness_checks()))
+
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics: events handled, failed, dead-lettered, consumer lag, e-mails.",
+        response_class=PlainTextResponse,
+    )
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/asyncapi.json", tags=["events"], summary="The service's topics as AsyncAPI 3.0.")
     async def asyncapi() -> dict[str, Any]:

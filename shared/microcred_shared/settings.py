@@ -72,6 +72,12 @@ class ServiceSettings(BaseSettings):
         ),
     )
 
+    metrics_lag_interval_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often the consumer lag metric is measured (one admin round per topic).",
+    )
+
     mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27517/?retryWrites=false")
     mongodb_database: str = ""
 

@@ -172,6 +172,8 @@ INTAKE: dict[Operation, Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/asyncapi.json"): PUBLIC,
+    # Operational counts only, no one's data; a deployment keeps it off its public proxy.
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/.well-known/jwks.json"): PUBLIC,
     ("POST", "/auth/register"): PUBLIC,
     ("POST", "/auth/verify"): PUBLIC,
@@ -202,6 +204,8 @@ REVIEW: dict[Operation, Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/asyncapi.json"): PUBLIC,
+    # Operational counts only, no one's data; a deployment keeps it off its public proxy.
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/institutions/{institution_id}/queue"): STAFF,
     ("GET", "/institutions/{institution_id}/queue/{evidence_id}"): STAFF,
     ("POST", "/institutions/{institution_id}/queue/{evidence_id}/claim"): STAFF,
@@ -217,6 +221,8 @@ ACCOUNTING: dict[Operation, Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/asyncapi.json"): PUBLIC,
+    # Operational counts only, no one's data; a deployment keeps it off its public proxy.
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/institutions/{institution_id}/learners/{learner_id}/progress"): (
         LEARNER_SELF_OR_STAFF
     ),
@@ -235,6 +241,8 @@ ISSUER: dict[Operation, Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/asyncapi.json"): PUBLIC,
+    # Operational counts only, no one's data; a deployment keeps it off its public proxy.
+    ("GET", "/metrics"): PUBLIC,
     # What verifiers need: DID documents, keys, status lists, credentials by their
     # (unguessable) ids, their renderings and verification.
     ("GET", "/institutions/{institution_id}/did.json"): PUBLIC,
@@ -271,6 +279,8 @@ NOTIFIER: dict[Operation, Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/asyncapi.json"): PUBLIC,
+    # Operational counts only, no one's data; a deployment keeps it off its public proxy.
+    ("GET", "/metrics"): PUBLIC,
     ("PUT", "/institutions/{institution_id}/claim-settings"): INSTITUTION_ADMIN,
     ("GET", "/institutions/{institution_id}/claim-settings"): INSTITUTION_ADMIN,
     ("GET", "/institutions/{institution_id}/deliveries"): INSTITUTION_ADMIN,

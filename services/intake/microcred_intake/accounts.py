@@ -33,6 +33,7 @@ from microcred_shared.crypto import KeyCipher
 from microcred_shared.http import ProblemError
 from microcred_shared.logging import get_logger
 from microcred_shared.mail import Mailer
+from microcred_shared.metrics import EMAILS_SENT
 from microcred_shared.mongo import Document
 
 log = get_logger(__name__)
@@ -471,6 +472,8 @@ class Accounts:
         message["To"] = user["email"]
         message.set_content(text)
         await self.mailer.send(message)
+        # Address confirmations and password resets.
+        EMAILS_SENT.labels("account").inc()
 
 
 def principal_of(user: Document) -> Principal:

@@ -19,6 +19,7 @@ from microcred_notifier.policy import PrivacyTerms, SecondCheck, default_terms
 from microcred_notifier.throttle import Throttle
 from microcred_shared.logging import get_logger
 from microcred_shared.mail import PermanentDeliveryError
+from microcred_shared.metrics import EMAILS_SENT
 from microcred_shared.mongo import Document
 
 log = get_logger(__name__)
@@ -141,6 +142,7 @@ class ClaimDesk:
             raise CodeNotSentError(translatable("the claim changed; open the link again"))
         try:
             await self.notifier.mailer.send(self.notifier.compose_code(opened.claim, code, minutes))
+            EMAILS_SENT.labels("claim_code").inc()
         except PermanentDeliveryError as exc:
             log.warning("claim.code_refused", credential_id=opened.credential_id, reason=str(exc))
             raise CodeNotSentError(

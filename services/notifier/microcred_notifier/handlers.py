@@ -43,6 +43,7 @@ from microcred_shared.i18n import spoken
 from microcred_shared.kafka import RawEventPublisher, RefusedEventError
 from microcred_shared.logging import get_logger
 from microcred_shared.mail import Mailer, PermanentDeliveryError
+from microcred_shared.metrics import EMAILS_FAILED, EMAILS_SENT
 from microcred_shared.mongo import Document
 from microcred_shared.outbox import append_to_outbox, ensure_outbox_index, flush
 
@@ -270,6 +271,7 @@ class Notifier:
                 "delivery.error": None,
             }
         )
+        EMAILS_SENT.labels("claim").inc()
         await self._record_accepted(held, update, lease_until)
         log.info(
             "claim.emailed", credential_id=credential_id, attempt=claim["delivery"]["attempts"]
@@ -358,6 +360,7 @@ class Notifier:
         )
         update["$unset"] = {"token_hash": ""}
         await self.claims.update_one(held, update)
+        EMAILS_FAILED.labels("claim", str(permanent).lower()).inc()
         log.warning("claim.email_failed", credential_id=claim["_id"], reason=reason)
 
     async def deliver_due(self, limit: int = 100) -> int:

@@ -288,3 +288,13 @@ async def publish_events(kafka: Kafka, envelopes: Iterable[Any]) -> None:
             await producer.send_and_wait(envelope.topic, envelope.to_bytes(), key=envelope.key())
     finally:
         await producer.stop()
+
+
+async def publish_raw(kafka: Kafka, topic: str, value: bytes, *, key: bytes) -> None:
+    """Publish bytes that need not be an event (what a broken producer might send)."""
+    producer = AIOKafkaProducer(**client_options(kafka), acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()

@@ -116,6 +116,8 @@ class Servers:
             "MICROCRED_SMTP_HOST": self.smtp_host,
             "MICROCRED_SMTP_PORT": str(self.smtp_port),
             "MICROCRED_OUTBOX_RELAY_INTERVAL_SECONDS": "0.5",
+            # The consumer lag gauge is there a few seconds after a service starts.
+            "MICROCRED_METRICS_LAG_INTERVAL_SECONDS": "2",
         }
 
 
