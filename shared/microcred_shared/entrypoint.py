@@ -9,10 +9,12 @@ from fastapi import FastAPI
 
 from microcred_shared.logging import configure_logging
 from microcred_shared.settings import ServiceSettings
+from microcred_shared.tracing import configure_tracing
 
 
 def serve(settings: ServiceSettings, build_app: Callable[[ServiceSettings], FastAPI]) -> None:
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    configure_tracing(settings.service_name)
     uvicorn.run(
         build_app(settings),
         host=settings.http_host,

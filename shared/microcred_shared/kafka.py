@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -30,6 +30,7 @@ from microcred_shared.kafka_auth import KafkaConnection
 from microcred_shared.logging import get_logger
 from microcred_shared.metrics import DEAD_LETTERED, kafka_middleware
 from microcred_shared.settings import ServiceSettings
+from microcred_shared.tracing import consuming
 
 log = get_logger(__name__)
 
@@ -107,7 +108,14 @@ def make_broker(settings: ServiceSettings, *, description: str = "") -> KafkaBro
 class RawEventPublisher(Protocol):
     """Port: publish an already serialised event (what the outbox keeps)."""
 
-    async def publish_raw(self, topic: str, key: bytes, value: bytes, event_id: str) -> None: ...
+    async def publish_raw(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        event_id: str,
+        trace: Mapping[str, str] | None = None,
+    ) -> None: ...
 
 
 class DeadLetterPublisher(Protocol):
@@ -150,8 +158,16 @@ class KafkaEventPublisher:
     async def publish(self, envelope: Envelope[Any]) -> None:
         await self.publish_raw(envelope.topic, envelope.key(), envelope.to_bytes(), envelope.id)
 
-    async def publish_raw(self, topic: str, key: bytes, value: bytes, event_id: str) -> None:
-        headers = {"content-type": CLOUDEVENTS_CONTENT_TYPE, "ce_id": event_id}
+    async def publish_raw(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        event_id: str,
+        trace: Mapping[str, str] | None = None,
+    ) -> None:
+        """Publish a stored event; ``trace`` is the context it was written in (its headers)."""
+        headers = {**(trace or {}), "content-type": CLOUDEVENTS_CONTENT_TYPE, "ce_id": event_id}
         publisher = self._publishers.get(topic)
         if publisher is not None:
             await publisher.publish(value, key=key, headers=headers)
@@ -264,6 +280,16 @@ def _declare_dead_letters(broker: KafkaBroker, payload_type: type[EventPayload])
     )
 
 
+def _span_attributes(envelope: Envelope[Any]) -> dict[str, str]:
+    """What a consumer's span says of the event: its id, subject (e.g. the evidence), tenant."""
+    return {
+        "microcred.event.id": envelope.id,
+        "microcred.event.type": envelope.type,
+        "microcred.event.subject": envelope.subject,
+        "microcred.tenant": envelope.tenant,
+    }
+
+
 async def _retried_on_failure(handling: Awaitable[None], topic: str, event_id: str) -> None:
     """Await a handler: a failure has the record retried after a pause; a refusal, dead-lettered."""
     try:
@@ -296,12 +322,17 @@ def subscribe(
     # Declared so that the dead-letter topic appears in the AsyncAPI document.
     _declare_dead_letters(broker, payload_type)
 
-    async def consume(envelope: Envelope[P]) -> None:
-        await _retried_on_failure(handler(envelope), topic, envelope.id)
+    async def consume(envelope: Envelope[P], message: KafkaMessage) -> None:
+        with consuming(topic, message.headers, **_span_attributes(envelope)):
+            await _retried_on_failure(handler(envelope), topic, envelope.id)
 
     consume.__name__ = f"consume_{payload_type.__name__}"
     # The concrete envelope model, resolved here rather than from the generic signature.
-    consume.__annotations__ = {"envelope": envelope_type(payload_type), "return": None}
+    consume.__annotations__ = {
+        "envelope": envelope_type(payload_type),
+        "message": KafkaMessage,
+        "return": None,
+    }
     broker.subscriber(
         topic,
         group_id=group_id,
@@ -335,7 +366,8 @@ def subscribe_pattern(
     async def consume(envelope: Envelope[P], message: KafkaMessage) -> None:
         record = message.raw_message
         record = record[0] if isinstance(record, tuple) else record
-        await _retried_on_failure(handler(envelope, record.topic), record.topic, envelope.id)
+        with consuming(record.topic, message.headers, **_span_attributes(envelope)):
+            await _retried_on_failure(handler(envelope, record.topic), record.topic, envelope.id)
 
     consume.__name__ = f"consume_{payload_type.__name__}"
     consume.__annotations__ = {

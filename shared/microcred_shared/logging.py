@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import structlog
 
+from microcred_shared.tracing import add_trace_ids
+
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|authorization|api_?key|private", re.IGNORECASE)
 _URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 
@@ -39,6 +41,7 @@ def configure_logging(
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,
         _mask_secrets,
     ]
     renderer: Any = (

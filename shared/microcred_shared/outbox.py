@@ -21,6 +21,7 @@ from microcred_shared.contracts.envelope import Envelope
 from microcred_shared.kafka import RawEventPublisher
 from microcred_shared.logging import get_logger
 from microcred_shared.mongo import Document
+from microcred_shared.tracing import trace_headers
 
 log = get_logger(__name__)
 
@@ -35,6 +36,8 @@ RELAY_GRACE_SECONDS = 5.0
 
 def outbox_fields(envelopes: Iterable[Envelope[Any]]) -> Document:
     """Return the fields to store with a state document so that its events go out with it."""
+    # The trace the events are written in, so that their records carry it however late they go.
+    trace = trace_headers()
     entries = [
         {
             "id": e.id,
@@ -42,6 +45,7 @@ def outbox_fields(envelopes: Iterable[Envelope[Any]]) -> Document:
             "key": e.key().decode(),
             "value": e.to_bytes().decode(),
             "sent": False,
+            **({"trace": trace} if trace else {}),
         }
         for e in envelopes
     ]
@@ -73,7 +77,11 @@ async def flush(
         if entry["sent"]:
             continue
         await publisher.publish_raw(
-            entry["topic"], entry["key"].encode(), entry["value"].encode(), entry["id"]
+            entry["topic"],
+            entry["key"].encode(),
+            entry["value"].encode(),
+            entry["id"],
+            entry.get("trace"),
         )
         await collection.update_one(
             {"_id": document_id, f"{OUTBOX_FIELD}.id": entry["id"]},

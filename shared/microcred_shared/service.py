@@ -31,6 +31,7 @@ from microcred_shared.mongo import Document, make_mongo_client, ping, service_da
 from microcred_shared.outbox import OutboxRelay
 from microcred_shared.s3 import ObjectStore
 from microcred_shared.settings import ServiceSettings
+from microcred_shared.tracing import TracingMiddleware
 
 log = get_logger(__name__)
 
@@ -206,6 +207,7 @@ def create_app(
 
     app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan)
     app.state.runtime = runtime
+    app.add_middleware(TracingMiddleware)
     install_problem_handlers(app)
     app.include_router(health_router(runtime.readiness_checks()))
 

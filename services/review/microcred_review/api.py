@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from microcred_review.domain import DecisionRequest, DecisionTimes, ReversalRequest, ReviewPolicy
 from microcred_review.gateway import Gateway
 from microcred_review.institutions import Institutions
-from microcred_review.workspace import QueueStatus, Workspace
+from microcred_review.workspace import TRACE_FIELD, QueueStatus, Workspace
 from microcred_shared.contracts.envelope import Identifier, InstitutionId
 from microcred_shared.http import ProblemError, TokenCaller, from_app_state
 from microcred_shared.http import require_role as require
@@ -28,6 +28,7 @@ router = APIRouter(tags=["review"])
 
 
 def _shown(item: dict[str, Any]) -> dict[str, Any]:
+    item.pop(TRACE_FIELD, None)  # the platform's tracing, no one's business at the API
     return {"evidence_id": item.pop("_id"), **item}
 
 

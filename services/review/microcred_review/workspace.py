@@ -37,12 +37,15 @@ from microcred_shared.kafka import RawEventPublisher
 from microcred_shared.logging import get_logger
 from microcred_shared.mongo import Document
 from microcred_shared.outbox import append_to_outbox, ensure_outbox_index, flush
+from microcred_shared.tracing import continuing, trace_headers
 
 log = get_logger(__name__)
 
 SOURCE = "/microcred/review/workspace"
 HIDDEN = {"outbox": 0, "outbox_pending": 0, "outbox_pending_since": 0}
 OPEN = ("pending", "awaiting_second_approval")
+#: Where an item keeps the trace context its evidence came with (not shown by the API).
+TRACE_FIELD = "trace"
 QueueStatus = Literal[
     "open",
     "pending",
@@ -101,6 +104,8 @@ class Workspace:
                     "queued_at": at,
                     "claim": None,
                     "audit": [audit_entry("queued", "intake", datetime.now(UTC))],
+                    # The evidence's trace: its decision, hours or days later, continues it.
+                    TRACE_FIELD: trace_headers(),
                 }
             )
         except DuplicateKeyError:
@@ -315,7 +320,8 @@ class Workspace:
             "decided_at": now,
             "request": request.model_dump(mode="json"),
         }
-        await self._record(item, "decided", decision, record, evaluator_id)
+        with continuing(item.get(TRACE_FIELD), "review decision", evidence=item["_id"]):
+            await self._record(item, "decided", decision, record, evaluator_id)
         log.info("workspace.decided", evidence_id=evidence_id, decision=decision.decision)
         return {**record, "status": "decided"}
 
@@ -366,7 +372,8 @@ class Workspace:
             "evaluator_id": admin_id,
             "decided_at": now,
         }
-        await self._record(item, "reversed", decision, record, admin_id)
+        with continuing(item.get(TRACE_FIELD), "review reversal", evidence=item["_id"]):
+            await self._record(item, "reversed", decision, record, admin_id)
         return record
 
     async def _record(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,14 @@ class RecordingPublisher:
     async def publish(self, envelope: Envelope[Any]) -> None:
         await self.publish_raw(envelope.topic, envelope.key(), envelope.to_bytes(), envelope.id)
 
-    async def publish_raw(self, topic: str, key: bytes, value: bytes, event_id: str) -> None:  # noqa: ARG002 - the id is inside value
+    async def publish_raw(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        event_id: str,  # noqa: ARG002 - the id is inside value
+        trace: Mapping[str, str] | None = None,  # noqa: ARG002 - no headers kept here
+    ) -> None:
         if self.failing:
             raise ConnectionError("broker unavailable")
         self.published.append((topic, key, json.loads(value)))

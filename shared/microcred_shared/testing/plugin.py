@@ -23,6 +23,7 @@ from microcred_shared.settings import S3Settings
 from microcred_shared.stack import control
 from microcred_shared.stack.components import ensure_topics
 from microcred_shared.stack.config import SERVICES, StackConfig
+from microcred_shared.testing.otlp import OtlpReceiver
 from microcred_shared.testing.servers import Servers, free_ports_config, servers_for_session
 
 
@@ -44,6 +45,8 @@ class Platform:
     servers: Servers
     config: StackConfig
     urls: dict[str, str]
+    #: Where the five services export their traces.
+    traces: OtlpReceiver
 
     def database_name(self, service: str) -> str:
         return f"microcred_{service}"
@@ -51,18 +54,25 @@ class Platform:
 
 @pytest.fixture(scope="session")
 def platform(servers: Servers, topics_ready: None) -> Iterator[Platform]:  # noqa: ARG001
-    """All five services, started once per session through ``microcred``'s supervisor."""
+    """All five services, started once per session through ``microcred``'s supervisor.
+
+    They export their traces to a receiver in this process (``Platform.traces``).
+    """
     scratch = None if servers.stack else Path(tempfile.mkdtemp(prefix="microcred-services-"))
     config = servers.stack or free_ports_config(scratch or Path())
+    traces = OtlpReceiver()
+    traces.start()
     try:
-        control.start_group(config, "services", env=servers.platform_env())
+        control.start_group(config, "services", env={**servers.platform_env(), **traces.env()})
         yield Platform(
             servers=servers,
             config=config,
             urls={service: config.service_url(service) for service in SERVICES},
+            traces=traces,
         )
     finally:
         control.stop_group(config, "services")
+        traces.stop()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
 
