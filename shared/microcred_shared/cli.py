@@ -6,12 +6,14 @@ import asyncio
 import base64
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from microcred_shared.conformance.cli import app as conformance_app
+from microcred_shared.contracts.topics import dead_letter as dead_letter_name
 from microcred_shared.kafka_auth import KafkaConnection
 from microcred_shared.stack import control
 from microcred_shared.stack.components import MissingToolError
@@ -793,6 +795,62 @@ def _kafka_admin_connection() -> KafkaConnection:
         )
         raise typer.Exit(1)
     return cfg.kafka_admin()
+
+
+@kafka_app.command("replay-dead-letters")
+def kafka_replay_dead_letters(
+    topic: Annotated[
+        str, typer.Argument(help="The topic the records were refused on (not its .dlq).")
+    ],
+    institution: Annotated[
+        str | None, typer.Option(help="Only the records of this institution (their tenant).")
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="Only records dead-lettered at or after this time (ISO 8601, UTC)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be replayed; publish nothing.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the broker.")] = 30.0,
+) -> None:
+    """Publish the records of TOPIC's dead-letter topic to TOPIC again, once the cause is fixed.
+
+    Each record goes back with its key and headers; its reason is printed. Consumers are
+    idempotent, so a record replayed twice changes nothing more; one still refused is
+    dead-lettered again with its reason. Connects as the Kafka administrator (as
+    'microcred kafka reviewer' does).
+    """
+    from microcred_shared.contracts import topics as known  # noqa: PLC0415
+    from microcred_shared.dead_letters import replay  # noqa: PLC0415
+
+    if topic not in known.ALL:
+        typer.echo(f"{topic} is not one of the platform's topics: {', '.join(known.ALL)}", err=True)
+        raise typer.Exit(2)
+    moment = since.replace(tzinfo=since.tzinfo or UTC) if since is not None else None
+    try:
+        letters = asyncio.run(
+            replay(
+                _kafka_admin_connection(),
+                topic,
+                institution=institution,
+                since=moment,
+                dry_run=dry_run,
+                timeout=timeout,
+            )
+        )
+    except (LookupError, TimeoutError, OSError) as exc:
+        typer.echo(f"replay failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    verb = "would replay" if dry_run else "replayed"
+    for letter in letters:
+        key = letter.key.decode(errors="replace") if letter.key else "-"
+        typer.echo(
+            f"{verb} {dead_letter_name(topic)}@{letter.partition}:{letter.offset} "
+            f"{letter.dead_lettered_at.isoformat(timespec='seconds')} "
+            f"institution={letter.institution or '-'} key={key} reason: {letter.reason}"
+        )
+    typer.echo(f"{len(letters)} record(s) {verb} to {topic}")
 
 
 @kafka_app.command("reviewer")
