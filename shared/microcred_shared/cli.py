@@ -30,7 +30,9 @@ app = typer.Typer(
 infra_app = typer.Typer(help="The embedded servers: Kafka, SecantusDB, SeaweedFS, SMTP sink.")
 institution_app = typer.Typer(help="Institutions and their catalogues (platform administrators).")
 mail_app = typer.Typer(help="Messages kept by the embedded SMTP sink.")
-kafka_app = typer.Typer(help="Kafka: external reviewers' users, topics and ACLs; replaying dead letters.")
+kafka_app = typer.Typer(
+    help="Kafka: external reviewers' users, topics and ACLs; replaying dead letters."
+)
 issuer_app = typer.Typer(help="The issuer: institutions' signing keys (administrators).")
 app.add_typer(infra_app, name="infra")
 app.add_typer(mail_app, name="mail")
