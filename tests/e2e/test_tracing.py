@@ -85,3 +85,6 @@ async def test_one_evidence_is_one_trace_across_all_five_services(platform: Plat
     assert issued.attributes["microcred.tenant"] == institution_id
     # Intake hears of the decision in the same trace too (the learner's dashboard).
     assert consumed(spans, "intake", topics.EVIDENCE_REVIEWED)
+    # The supervisor's health probes, every few seconds, make no traces.
+    probes = [s for s in traces.matching() if s.name.split(" ")[-1] in {"/healthz", "/readyz"}]
+    assert probes == []
