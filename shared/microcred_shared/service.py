@@ -31,7 +31,7 @@ from microcred_shared.mongo import Document, make_mongo_client, ping, service_da
 from microcred_shared.outbox import OutboxRelay
 from microcred_shared.s3 import ObjectStore
 from microcred_shared.settings import ServiceSettings
-from microcred_shared.tracing import TracingMiddleware
+from microcred_shared.tracing import untraced
 
 log = get_logger(__name__)
 
@@ -205,9 +205,22 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=VERSION,
+        lifespan=lifespan,
+        # FastAPI's own OpenTelemetry: a span per request (continuing a caller's traceparent),
+        # on the tracer provider ``configure_tracing`` sets; metrics are Prometheus's here.
+        telemetry={
+            "tracing": True,
+            "operation_spans": False,
+            "metrics": False,
+            "logs": False,
+            "exclude": untraced,
+        },
+    )
     app.state.runtime = runtime
-    app.add_middleware(TracingMiddleware)
     install_problem_handlers(app)
     app.include_router(health_router(runtime.readiness_checks()))
 

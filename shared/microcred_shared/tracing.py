@@ -5,7 +5,8 @@ Because events are published through the outbox, often after the code that made 
 returned (by the relay, after a crash), the context is stored with the event in the outbox entry
 when the event is written, and put in the record's headers when it is published. A consumer
 handles each record in a span whose parent is that context, so the events its handler writes
-carry the trace on. HTTP requests get a span too, continuing a caller's ``traceparent``.
+carry the trace on. HTTP requests get a span from FastAPI's own telemetry, which continues a
+caller's ``traceparent``.
 
 A human decision (review's evidence approved hours later by an evaluator) belongs to the
 evidence's trace, not to the evaluator's request: review keeps the context its evidence came
@@ -25,7 +26,6 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, Span, SpanKind
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TRACER = trace.get_tracer("microcred")
 TRACEPARENT = "traceparent"
@@ -98,38 +98,9 @@ def continuing(stored: Mapping[str, str] | None, name: str, **attributes: str) -
         yield span
 
 
-class TracingMiddleware:
-    """One SERVER span per HTTP request, continuing the caller's ``traceparent`` if any."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Probes and scrapes come every few seconds and say nothing a trace needs.
-        if scope["type"] != "http" or scope["path"] in UNTRACED_PATHS:
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        method = scope["method"]
-        with TRACER.start_as_current_span(
-            f"{method} {scope['path']}",
-            context=propagate.extract(headers),
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": method},
-        ) as span:
-
-            async def sending(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    span.set_attribute("http.response.status_code", message["status"])
-                await send(message)
-
-            try:
-                await self.app(scope, receive, sending)
-            finally:
-                # The route's template names the span (an id in the path would not).
-                route = scope.get("route")
-                template = getattr(route, "path", None)
-                span.update_name(f"{method} {template or 'unmatched'}")
+def untraced(scope: Mapping[str, Any]) -> bool:
+    """Requests FastAPI's telemetry leaves alone: probes and scrapes, every few seconds."""
+    return scope.get("path") in UNTRACED_PATHS
 
 
 def add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
