@@ -58,6 +58,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -281,7 +282,7 @@ class Chaos:
         self.evaluator = await self.client.evaluator(
             self.institution_id, f"evaluator.{uuid.uuid4().hex[:8]}@example.org", PASSWORD
         )
-        gate = asyncio.Semaphore(2)  # intake hashes each password with 64 MiB of Argon2
+        gate = asyncio.Semaphore(2)  # intake hashes one password at a time anyway
 
         async def register(n: int) -> Learner:
             async with gate:
@@ -298,12 +299,11 @@ class Chaos:
     async def upload_until_kept(self, learner: Learner, n: int) -> str:
         """Upload the learner's n-th evidence until intake says it is kept; return its id."""
         url = f"{self.stack.urls['intake']}/institutions/{self.institution_id}/evidence"
-        start = "2026-09-01"
         form = {
             "competence_id": COMPETENCE,
             "title": f"Workshop {n + 1}",
             "hours": str(HOURS),
-            "start_date": start,
+            "start_date": "2026-09-01",
             "end_date": "2026-09-05",
             "provider": "Open Learning Hub",
             "kind": "course",
@@ -323,11 +323,11 @@ class Chaos:
                 learner.retried += 1
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
-            if response.status_code == 201:  # noqa: PLR2004
+            if response.status_code == HTTPStatus.CREATED:
                 return str(response.json()["id"])
-            if response.status_code == 409 and "evidence_id" in response.text:  # noqa: PLR2004
+            if response.status_code == HTTPStatus.CONFLICT and "evidence_id" in response.text:
                 return str(response.json()["evidence_id"])
-            if response.status_code >= 500:  # noqa: PLR2004
+            if response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
                 learner.retried += 1
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
@@ -346,7 +346,7 @@ class Chaos:
         while self.reviewing:
             with contextlib.suppress(httpx.TransportError, ValueError):
                 queue = await self.http.get(base, headers=auth, params={"limit": 500})
-                if queue.status_code == 200:  # noqa: PLR2004
+                if queue.status_code == HTTPStatus.OK:
                     for item in queue.json():
                         evidence = f"{base}/{item['evidence_id']}"
                         await self.http.post(f"{evidence}/claim", headers=auth)
