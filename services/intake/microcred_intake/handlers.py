@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import IO
 
+from pymongo.errors import ConnectionFailure, PyMongoError
+
 from microcred_intake.domain import (
     SNIFF_BYTES,
     EvidenceForm,
@@ -220,8 +222,17 @@ class Intake:
                 **outbox_fields([event]),
             }
             await self.store.add_evidence(record)
-        except BaseException:
-            # Nothing acknowledged, nothing kept: remove what was uploaded before the failure.
+        except BaseException as failure:
+            # Nothing acknowledged, nothing kept: remove what was uploaded before the failure,
+            # unless the record may have been written after all.
+            if stored and await self._may_be_recorded(evidence_id, failure):
+                log.warning(
+                    "intake.objects_kept",
+                    evidence_id=evidence_id,
+                    keys=[f.key for f in stored],
+                    reason="the database failed mid-write: the record may exist",
+                )
+                raise
             for stored_file in stored:
                 try:
                     await self.objects.delete(stored_file.key)
@@ -231,6 +242,22 @@ class Intake:
         await self._publish(evidence_id)
         log.info("evidence.submitted", evidence_id=evidence_id, institution=institution_id)
         return public_record(record)
+
+    async def _may_be_recorded(self, evidence_id: str, failure: BaseException) -> bool:
+        """Whether the evidence's record may exist although writing it raised ``failure``.
+
+        A connection lost during the insert is ambiguous: the database may have applied it and
+        died before answering. Then the learner's retry is told the evidence is kept (409 with
+        its id), so its files must stay. Kept when the record is there, or when the database
+        cannot say yet (an object without a record harms no one; a record without its file
+        loses an acknowledged upload).
+        """
+        if not isinstance(failure, ConnectionFailure):
+            return False
+        try:
+            return await self.store.evidence.find_one({"_id": evidence_id}, {"_id": 1}) is not None
+        except PyMongoError:
+            return True
 
     async def _publish(self, evidence_id: str) -> None:
         try:
