@@ -164,3 +164,16 @@ async def counts(
         "claims": await db("notifier")["claims"].count_documents(tenant),
         "emails": len(claim_emails(platform, journey)),
     }
+
+
+async def journey_to_claim_email(platform: Platform, http: httpx.AsyncClient) -> Journey:
+    """A new institution and learner, three approved workshops, then their claim e-mail."""
+    client = platform_client(platform, http)
+    institution_id, learner = await onboard_and_register(client)
+    journey = await upload_and_approve(client, institution_id, learner)
+
+    async def emailed() -> bool | None:
+        return True if claim_emails(platform, journey) else None
+
+    await wait_for("the claim e-mail", emailed, timeout=120)
+    return journey

@@ -19,12 +19,7 @@ from microcred_shared.contracts import topics
 from microcred_shared.demo import wait_for
 from microcred_shared.testing.kafka import publish_raw
 from microcred_shared.testing.plugin import Platform
-from tests.e2e.journey import (
-    claim_emails,
-    onboard_and_register,
-    platform_client,
-    upload_and_approve,
-)
+from tests.e2e.journey import journey_to_claim_email
 
 pytestmark = pytest.mark.e2e
 
@@ -66,14 +61,7 @@ async def test_every_service_counts_what_it_handled_its_lag_and_its_e_mails(
 ) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
         before = await scrape_all(platform, http)
-        client = platform_client(platform, http)
-        institution_id, learner = await onboard_and_register(client)
-        journey = await upload_and_approve(client, institution_id, learner)
-
-        async def emailed() -> bool | None:
-            return True if claim_emails(platform, journey) else None
-
-        await wait_for("the claim e-mail", emailed, timeout=120)
+        await journey_to_claim_email(platform, http)
         after = await scrape_all(platform, http)
 
         def grew(service: str, name: str, **labels: str) -> float:

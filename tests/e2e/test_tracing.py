@@ -17,12 +17,7 @@ from microcred_shared.contracts import topics
 from microcred_shared.demo import wait_for
 from microcred_shared.testing.otlp import CONSUMER, SERVER, ReceivedSpan
 from microcred_shared.testing.plugin import Platform
-from tests.e2e.journey import (
-    claim_emails,
-    onboard_and_register,
-    platform_client,
-    upload_and_approve,
-)
+from tests.e2e.journey import journey_to_claim_email
 
 pytestmark = pytest.mark.e2e
 
@@ -41,14 +36,8 @@ def consumed(spans: list[ReceivedSpan], service: str, topic: str) -> list[Receiv
 
 async def test_one_evidence_is_one_trace_across_all_five_services(platform: Platform) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
-        client = platform_client(platform, http)
-        institution_id, learner = await onboard_and_register(client)
-        journey = await upload_and_approve(client, institution_id, learner)
-
-        async def emailed() -> bool | None:
-            return True if claim_emails(platform, journey) else None
-
-        await wait_for("the claim e-mail", emailed, timeout=120)
+        journey = await journey_to_claim_email(platform, http)
+    institution_id = journey.institution_id
     last = journey.evidence_ids[-1]
     traces = platform.traces
 

@@ -24,6 +24,26 @@ from microcred_shared.testing.fakes import RecordingPublisher
 pytestmark = pytest.mark.integration
 
 
+async def intake_over(
+    store: IntakeStore, object_store: ObjectStore, publisher: RecordingPublisher
+) -> Intake:
+    """Intake's handlers over ``store``, with institution inst-a onboarded."""
+    await store.ensure_indexes()
+    await store.add_institution(InstitutionCreate.model_validate(demo_institution("inst-a")))
+    return Intake(store, object_store, publisher, max_file_bytes=1 << 20, max_files=5)
+
+
+def evidence_form(title: str) -> EvidenceForm:
+    return EvidenceForm(
+        competence_id="digcomp-3-1",
+        title=title,
+        hours=Decimal(10),
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 1, 5),
+        provider="Hub",
+    )
+
+
 class BreaksOnSecondPass(io.BytesIO):
     """Reads whole once (the checks), then fails while being uploaded."""
 
@@ -46,18 +66,9 @@ async def test_objects_stored_before_a_failure_are_removed(
     database: AsyncDatabase[Any], object_store: ObjectStore
 ) -> None:
     store = IntakeStore(database)
-    await store.ensure_indexes()
-    await store.add_institution(InstitutionCreate.model_validate(demo_institution("inst-a")))
     publisher = RecordingPublisher()
-    intake = Intake(store, object_store, publisher, max_file_bytes=1 << 20, max_files=5)
-    form = EvidenceForm(
-        competence_id="digcomp-3-1",
-        title="Two certificates",
-        hours=Decimal(10),
-        start_date=date(2026, 1, 1),
-        end_date=date(2026, 1, 5),
-        provider="Hub",
-    )
+    intake = await intake_over(store, object_store, publisher)
+    form = evidence_form("Two certificates")
     files = [
         IncomingFile("first.pdf", io.BytesIO(minimal_pdf("first"))),
         IncomingFile("second.pdf", BreaksOnSecondPass(minimal_pdf("second"))),
@@ -90,17 +101,8 @@ async def test_files_stay_when_the_record_was_written_though_the_database_failed
     # Found by make chaos: the database killed mid-insert, the learner's retry told "kept"
     # (409 with the evidence's id), and its file deleted by this clean-up.
     store = DiesAfterWriting(database)
-    await store.ensure_indexes()
-    await store.add_institution(InstitutionCreate.model_validate(demo_institution("inst-a")))
-    intake = Intake(store, object_store, RecordingPublisher(), max_file_bytes=1 << 20, max_files=5)
-    form = EvidenceForm(
-        competence_id="digcomp-3-1",
-        title="A certificate",
-        hours=Decimal(10),
-        start_date=date(2026, 1, 1),
-        end_date=date(2026, 1, 5),
-        provider="Hub",
-    )
+    intake = await intake_over(store, object_store, RecordingPublisher())
+    form = evidence_form("A certificate")
     learner = Learner("learner-1", LearnerProfile(name="Ada", email="ada@example.org"))
     proof = minimal_pdf("kept")
 
