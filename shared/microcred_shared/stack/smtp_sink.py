@@ -15,6 +15,7 @@ import itertools
 import json
 import mailbox
 import os
+import re
 import signal
 import time
 from email import message_from_bytes, policy
@@ -162,13 +163,30 @@ def make_controller(
     )
 
 
+#: Python's Maildir names: ``<seconds>.M<microseconds>P<pid>Q<count>.<host>``.
+_MAILDIR_NAME = re.compile(r"^(\d+)\.M(\d+)P(\d+)Q(\d+)\.")
+
+
+def _arrival(key: str) -> tuple[int, int, int, str]:
+    """Sort key of a Maildir name by arrival: the microseconds as a number, not as text.
+
+    Compared as text, ``M98765`` sorts after ``M123456``: two messages of one second came out
+    in the wrong order now and then.
+    """
+    found = _MAILDIR_NAME.match(key)
+    if found is None:
+        return (int(float(key.split(".", 1)[0] or 0)), 0, 0, key)
+    seconds, micros, _pid, count = (int(part) for part in found.groups())
+    return (seconds, micros, count, key)
+
+
 def read_messages(maildir: Path) -> list[EmailMessage]:
     """Every message the sink kept, oldest first (Maildir names start with the arrival time)."""
     if not maildir.exists():
         return []
     box = mailbox.Maildir(maildir, create=False)
     messages: list[EmailMessage] = []
-    for key in sorted(box.keys(), key=lambda k: (float(k.split(".", 1)[0]), k)):
+    for key in sorted(box.keys(), key=_arrival):
         parsed = message_from_bytes(box.get_bytes(key), policy=policy.default)
         assert isinstance(parsed, EmailMessage)  # noqa: S101 - policy.default yields these
         messages.append(parsed)
